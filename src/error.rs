@@ -1,0 +1,144 @@
+//! The library's error type. Callers branch on [`ErrorKind`]; everything else is context.
+//!
+//! One function maps an error to a process exit code ([`Error::exit_code`]) and one to an
+//! errno for the mount ([`Error::errno`]).
+
+use std::fmt;
+
+/// What a caller may branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Manifest, blob, repository or file does not exist (exit 2, ENOENT).
+    NotFound,
+    /// Credentials missing or refused (exit 1, EACCES).
+    Unauthorized,
+    /// Bytes did not match their digest.
+    DigestMismatch,
+    /// A transport, media type or option that scry does not handle (yet).
+    Unsupported,
+    /// Malformed input: a reference, a manifest, a config file, a flag value.
+    InvalidInput,
+    /// The network or a remote server failed (connection, timeout, 5xx).
+    Network,
+    /// Local I/O.
+    Io,
+    /// Anything else.
+    Other,
+}
+
+#[derive(thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+    /// What was being done when `source` happened.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        source: Box<Error>,
+    },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Network(_) => ErrorKind::Network,
+            Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Other(_) => ErrorKind::Other,
+            Error::Context { source, .. } => source.kind(),
+        }
+    }
+
+    /// Process exit code, as skopeo: 2 when the image was not found, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self.kind() {
+            ErrorKind::NotFound => 2,
+            _ => 1,
+        }
+    }
+
+    /// errno for a filesystem reply.
+    pub fn errno(&self) -> i32 {
+        match self.kind() {
+            ErrorKind::NotFound => libc::ENOENT,
+            ErrorKind::Unauthorized => libc::EACCES,
+            ErrorKind::InvalidInput => libc::EINVAL,
+            ErrorKind::Unsupported => libc::ENOTSUP,
+            _ => libc::EIO,
+        }
+    }
+
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Error {
+        Error::InvalidInput(msg.into())
+    }
+
+    pub fn other(msg: impl Into<String>) -> Error {
+        Error::Other(msg.into())
+    }
+}
+
+/// Adds what was being done to an error.
+pub trait ResultExt<T> {
+    fn context<C: Into<String>, F: FnOnce() -> C>(self, f: F) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn context<C: Into<String>, F: FnOnce() -> C>(self, f: F) -> Result<T> {
+        self.map_err(|e| e.into().context(f()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_survives_context_and_maps_exit_codes() {
+        let e = Error::NotFound("manifest unknown".into()).context("reading docker://x/y:z");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.errno(), libc::ENOENT);
+        assert_eq!(e.to_string(), "reading docker://x/y:z: manifest unknown");
+        let u = Error::Unauthorized("no".into()).context("a").context("b");
+        assert_eq!(u.exit_code(), 1);
+        assert_eq!(u.errno(), libc::EACCES);
+    }
+}

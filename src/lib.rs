@@ -1,0 +1,7 @@
+//! scry: inspect, copy and mount container images.
+//!
+//! Layers (dependencies point down): `cli` → `copy` → `transport` → `registry` / `auth`
+//! → `manifest` / `reference` → `error`. See docs/architecture.md.
+pub mod error;
+
+pub use error::{Error, ErrorKind, Result, ResultExt};
