@@ -5,3 +5,7 @@
 pub mod error;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
+pub mod registry;
+pub mod cli;
+pub mod inspect;
+pub mod transport;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds scry, starts a local registry with sample images, and shows scry in use.
+# Everything runs on 127.0.0.1; the registry stops when the script ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+scry_install_deps
+
+echo "== building scry (release)"
+cargo build --release --locked -q
+SCRY=$PWD/target/release/scry
+[ -n "${CARGO_TARGET_DIR:-}" ] && SCRY=$CARGO_TARGET_DIR/release/scry
+
+work=$(mktemp -d /tmp/scry-demo.XXXXXX)
+reg_pid=""
+cleanup() {
+    [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/registry.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $work/data}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:$port}
+YAML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+REG=127.0.0.1:$port
+echo "== registry at $REG"
+
+echo "== making a sample image (no network needed)"
+mkdir -p "$work/rootfs/etc" "$work/rootfs/bin"
+echo "hello from scry's demo image" > "$work/rootfs/etc/motd"
+printf '#!/bin/sh\necho hi\n' > "$work/rootfs/bin/hello"; chmod +x "$work/rootfs/bin/hello"
+umoci init --layout "$work/oci" >/dev/null
+umoci new --image "$work/oci:demo" >/dev/null
+umoci insert --image "$work/oci:demo" "$work/rootfs" / >/dev/null
+umoci config --image "$work/oci:demo" --config.label org.example.demo=yes \
+    --config.env GREETING=hello --config.cmd /bin/hello >/dev/null
+for tag in 1.0 1.1 latest; do
+    skopeo copy -q --dest-tls-verify=false "oci:$work/oci:demo" "docker://$REG/demo/hello:$tag"
+done
+
+run() { echo; echo "\$ $*"; "$@"; }
+run "$SCRY" inspect --tls-verify=false "docker://$REG/demo/hello:1.0"
+run "$SCRY" inspect --tls-verify=false --format '{{.Digest}} {{.Architecture}} {{index .Labels "org.example.demo"}}' "docker://$REG/demo/hello:latest"
+run "$SCRY" inspect --tls-verify=false --raw "docker://$REG/demo/hello:latest"; echo
+run "$SCRY" inspect --tls-verify=false --config "docker://$REG/demo/hello:latest"
+run "$SCRY" list-tags --tls-verify=false "docker://$REG/demo/hello"
+echo
+echo "\$ scry inspect docker://$REG/demo/missing:1  (exit code 2 = image not found)"
+set +e; "$SCRY" inspect --tls-verify=false "docker://$REG/demo/missing:1"; echo "exit code: $?"; set -e
+echo
+echo "Demo done."

@@ -1,0 +1,136 @@
+//! The command line: skopeo-compatible commands and flags. Parsing lives here and in
+//! `cli/`; every command turns its flags into library types and calls the library.
+
+mod inspect;
+mod list_tags;
+mod login;
+mod options;
+mod output;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+pub use options::parse_go_bool;
+use options::{GlobalOpts, ImageOpts, RetryOpts};
+
+/// Inspect, copy and mount container images.
+#[derive(Parser, Debug)]
+#[command(
+    name = "scry",
+    version,
+    disable_version_flag = true,
+    about = "Inspect, copy and mount container images and registries",
+    long_about = "scry works with container images in registries (docker://), directories (dir:), \
+OCI layouts (oci:) and archives; its commands and flags follow skopeo's, so scripts written \
+for one work with the other. `scry mount` shows registries as a filesystem."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Inspect image IMAGE-NAME
+    Inspect(inspect::InspectArgs),
+    /// List tags in the transport/repository specified by the SOURCE-IMAGE
+    #[command(name = "list-tags")]
+    ListTags(list_tags::ListTagsArgs),
+    /// Compute a manifest digest of a file
+    #[command(name = "manifest-digest")]
+    ManifestDigest {
+        /// The manifest file
+        #[arg(value_name = "MANIFEST")]
+        file: PathBuf,
+    },
+    /// Login to a container registry
+    Login(login::LoginArgs),
+    /// Logout of a container registry
+    Logout(login::LogoutArgs),
+    /// Copy an IMAGE-NAME from one location to another (not implemented yet)
+    #[command(disable_help_flag = false)]
+    Copy(NotYet),
+    /// Delete image IMAGE-NAME (not implemented yet)
+    Delete(NotYet),
+    /// Synchronize one or more images from one location to another (not implemented yet)
+    Sync(NotYet),
+    /// Create a signature using local files (not implemented yet)
+    #[command(name = "standalone-sign")]
+    StandaloneSign(NotYet),
+    /// Verify a signature using local files (not implemented yet)
+    #[command(name = "standalone-verify")]
+    StandaloneVerify(NotYet),
+    /// Mount registries as a filesystem (not implemented yet)
+    Mount(NotYet),
+}
+
+/// Arguments of a command that does not work yet; accepted so the error is plain.
+#[derive(clap::Args, Debug)]
+pub struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let global = cli.global;
+    if global.version {
+        output::write_stdout(format!("scry version {}\n", env!("CARGO_PKG_VERSION")).as_bytes())?;
+        return Ok(());
+    }
+    let Some(command) = cli.command else {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.print_help().map_err(Error::Io)?;
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::other(format!("starting the async runtime: {e}")))?;
+    let timeout = global.command_timeout;
+    runtime.block_on(async move {
+        let work = dispatch(&global, command);
+        match timeout {
+            Some(t) if !t.is_zero() => tokio::time::timeout(t, work)
+                .await
+                .map_err(|_| Error::Network(format!("command timed out after {t:?}")))?,
+            _ => work.await,
+        }
+    })
+}
+
+async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
+    match command {
+        Command::Inspect(a) => inspect::run(global, a).await,
+        Command::ListTags(a) => list_tags::run(global, a).await,
+        Command::ManifestDigest { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Error::Io(e).context(format!("reading manifest {}", file.display())))?;
+            let digest = crate::manifest::manifest_digest(&bytes)
+                .map_err(|e| e.context(format!("computing the digest of {}", file.display())))?;
+            output::write_stdout(format!("{digest}\n").as_bytes())
+        }
+        Command::Login(a) => login::login(global, a).await,
+        Command::Logout(a) => login::logout(global, a),
+        Command::Copy(_) => not_yet("copy"),
+        Command::Delete(_) => not_yet("delete"),
+        Command::Sync(_) => not_yet("sync"),
+        Command::StandaloneSign(_) => not_yet("standalone-sign"),
+        Command::StandaloneVerify(_) => not_yet("standalone-verify"),
+        Command::Mount(_) => not_yet("mount"),
+    }
+}
+
+fn not_yet(cmd: &str) -> Result<()> {
+    Err(Error::Unsupported(format!(
+        "`scry {cmd}` is not implemented yet in this version of scry"
+    )))
+}
+
+/// Default per-request deadline when `--command-timeout` is not given.
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,197 @@
+//! `scry login` and `scry logout`: check credentials against the registry, then keep them
+//! in the auth file (0600).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::options::{parse_go_bool, GlobalOpts};
+use super::output::write_stdout;
+use crate::auth::{self, AuthEnv, Credentials};
+use crate::error::{Error, Result};
+use crate::registry::{Client, ClientConfig, Credential};
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override
+    #[arg(long, value_name = "PATH")]
+    authfile: Option<PathBuf>,
+    /// use certificates at the specified path to access the registry
+    #[arg(long, value_name = "PATH")]
+    cert_dir: Option<PathBuf>,
+    /// Return the current login user for the registry
+    #[arg(long)]
+    get_login: bool,
+    /// Password for registry
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// require HTTPS and verify certificates when accessing the registry
+    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
+    /// Username for registry
+    #[arg(short = 'u', long, value_name = "USERNAME")]
+    username: Option<String>,
+    /// Write more detailed information to stdout
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// The registry (HOST[:PORT], optionally with /NAMESPACE/REPO)
+    #[arg(value_name = "REGISTRY")]
+    registry: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Remove the cached credentials for all registries in the auth file
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override
+    #[arg(long, value_name = "PATH")]
+    authfile: Option<PathBuf>,
+    /// require HTTPS and verify certificates when accessing the registry
+    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
+    /// The registry (HOST[:PORT], optionally with /NAMESPACE/REPO)
+    #[arg(value_name = "REGISTRY")]
+    registry: Option<String>,
+}
+
+pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
+    let env = AuthEnv::from_process();
+    let key = auth::validate_key(&a.registry)?;
+    if a.get_login {
+        return match auth::get_login(&env, a.authfile.as_deref(), &key)? {
+            Some(user) => write_stdout(format!("{user}\n").as_bytes()),
+            None => Err(Error::Unauthorized(format!("not logged into {key}"))),
+        };
+    }
+    if a.password.is_some() && a.password_stdin {
+        return Err(Error::invalid("--password and --password-stdin cannot be used together"));
+    }
+    let username = match &a.username {
+        Some(u) => u.clone(),
+        None if a.password_stdin => {
+            return Err(Error::invalid("--password-stdin requires --username"));
+        }
+        None => prompt("Username: ", false)?,
+    };
+    if username.is_empty() {
+        return Err(Error::invalid("a username is required"));
+    }
+    let password = match (&a.password, a.password_stdin) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| Error::Io(e).context("reading the password from standard input"))?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+        (None, false) => prompt("Password: ", true)?,
+    };
+    if password.is_empty() {
+        return Err(Error::invalid("a password is required"));
+    }
+    let host = key.split('/').next().unwrap_or(&key).to_string();
+    let api_host = if host == "docker.io" { "registry-1.docker.io" } else { &host };
+    let config = ClientConfig {
+        tls_verify: a.tls_verify.or(global.tls_verify).unwrap_or(true),
+        cert_dir: a.cert_dir.clone(),
+        credential: Credential::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        ..ClientConfig::default()
+    };
+    let client = Client::new(&host, api_host, config)?;
+    client
+        .check_login()
+        .await
+        .map_err(|e| e.context(format!("logging in to {host}")))?;
+    let path = auth::default_write_path(&env, a.authfile.as_deref());
+    auth::store(&path, &key, &Credentials { username, password })?;
+    if a.verbose {
+        write_stdout(format!("Used: {}\n", path.display()).as_bytes())?;
+    }
+    write_stdout(b"Login Succeeded!\n")
+}
+
+pub fn logout(_global: &GlobalOpts, a: LogoutArgs) -> Result<()> {
+    let env = AuthEnv::from_process();
+    let path = auth::default_write_path(&env, a.authfile.as_deref());
+    if a.all {
+        if a.registry.is_some() {
+            return Err(Error::invalid("--all takes no registry argument"));
+        }
+        auth::remove_all(&path)?;
+        return write_stdout(b"Removed login credentials for all registries\n");
+    }
+    let Some(reg) = &a.registry else {
+        return Err(Error::invalid("logout needs a registry name, or --all"));
+    };
+    let key = auth::validate_key(reg)?;
+    if auth::remove(&path, &key)? {
+        write_stdout(format!("Removed login credentials for {key}\n").as_bytes())
+    } else {
+        Err(Error::other(format!("not logged into {key}")))
+    }
+}
+
+/// Asks on the terminal; `secret` turns echo off.
+fn prompt(label: &str, secret: bool) -> Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::invalid(format!(
+            "{} not given and standard input is not a terminal",
+            label.trim_end_matches(": ").to_lowercase()
+        )));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{label}");
+    let _ = err.flush();
+    let echo = if secret { EchoOff::new() } else { None };
+    let mut line = String::new();
+    let r = stdin.lock().read_line(&mut line);
+    drop(echo);
+    if secret {
+        let _ = writeln!(err);
+    }
+    r.map_err(|e| Error::Io(e).context("reading from the terminal"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Terminal echo switched off until dropped.
+struct EchoOff(libc::termios);
+
+impl EchoOff {
+    fn new() -> Option<EchoOff> {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios we own.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return None;
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return None;
+            }
+            Some(EchoOff(saved))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `new`.
+        unsafe {
+            libc::tcsetattr(0, libc::TCSANOW, &self.0);
+        }
+    }
+}

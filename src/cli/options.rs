@@ -1,0 +1,255 @@
+//! Flags shared by several commands, with skopeo's names and Go-style boolean values.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::auth::Credentials;
+use crate::error::{Error, Result};
+use crate::manifest::PlatformChoice;
+use crate::transport::docker::{CredentialChoice, DockerOptions};
+
+/// Parses a boolean as Go's `strconv.ParseBool` does.
+pub fn parse_go_bool(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {s:?} (use true or false)")),
+    }
+}
+
+/// Parses a Go duration ("90s", "1m30s", "500ms", "2h").
+pub fn parse_go_duration(s: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (examples: 30s, 1m30s, 500ms)");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_end == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Flags before the command name.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// timeout for the command execution
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_go_duration)]
+    pub command_timeout: Option<Duration>,
+    /// enable debug output
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// run the tool without any policy check
+    #[arg(long, global = true)]
+    pub insecure_policy: bool,
+    /// use ARCH instead of the architecture of the machine for choosing images
+    #[arg(long, global = true, value_name = "ARCH")]
+    pub override_arch: Option<String>,
+    /// use OS instead of the running OS for choosing images
+    #[arg(long, global = true, value_name = "OS")]
+    pub override_os: Option<String>,
+    /// use VARIANT instead of the running architecture variant for choosing images
+    #[arg(long, global = true, value_name = "VARIANT")]
+    pub override_variant: Option<String>,
+    /// Path to a trust policy file
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+    /// use registry configuration files in DIR (e.g. for container signature storage)
+    #[arg(long = "registries.d", global = true, value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
+    /// use PATH as the registries configuration file
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    pub registries_conf: Option<PathBuf>,
+    /// directory used to store temporary files
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
+    /// prefix to add to the user agent string
+    #[arg(long, global = true, value_name = "PREFIX", hide = true)]
+    pub user_agent_prefix: Option<String>,
+    /// require HTTPS and verify certificates (deprecated global form)
+    #[arg(long = "tls-verify", global = false, hide = true, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
+    pub tls_verify: Option<bool>,
+    /// Version for scry
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+}
+
+impl GlobalOpts {
+    pub fn platform(&self) -> PlatformChoice {
+        PlatformChoice {
+            os: self.override_os.clone(),
+            arch: self.override_arch.clone(),
+            variant: self.override_variant.clone(),
+        }
+    }
+}
+
+/// How a command reaches one image: credentials, TLS, certificates.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ImageOpts {
+    /// path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+    /// use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry or daemon
+    #[arg(long, value_name = "PATH")]
+    pub cert_dir: Option<PathBuf>,
+    /// Use USERNAME[:PASSWORD] for accessing the registry
+    #[arg(long, value_name = "USERNAME[:PASSWORD]")]
+    pub creds: Option<String>,
+    /// Username for accessing the registry
+    #[arg(long, value_name = "USERNAME")]
+    pub username: Option<String>,
+    /// Password for accessing the registry
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Access the registry anonymously
+    #[arg(long)]
+    pub no_creds: bool,
+    /// Provide a Bearer token for accessing the registry
+    #[arg(long, value_name = "TOKEN")]
+    pub registry_token: Option<String>,
+    /// require HTTPS and verify certificates when talking to the container registry or daemon
+    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
+    pub tls_verify: Option<bool>,
+    /// DIRECTORY to use to share blobs across OCI repositories
+    #[arg(long, value_name = "DIRECTORY")]
+    pub shared_blob_dir: Option<PathBuf>,
+    /// use docker daemon host at HOST (docker-daemon: only)
+    #[arg(long, value_name = "HOST")]
+    pub daemon_host: Option<String>,
+}
+
+/// `--retry-times` / `--retry-delay`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RetryOpts {
+    /// the number of times to possibly retry
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff)
+    #[arg(long, value_name = "DURATION", value_parser = parse_go_duration)]
+    pub retry_delay: Option<Duration>,
+}
+
+impl ImageOpts {
+    /// Resolves the credential flags, refusing contradictory combinations.
+    pub fn credentials(&self) -> Result<CredentialChoice> {
+        let given = [
+            self.creds.is_some(),
+            self.username.is_some() || self.password.is_some(),
+            self.no_creds,
+            self.registry_token.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(Error::invalid(
+                "--creds, --username/--password, --no-creds and --registry-token cannot be combined",
+            ));
+        }
+        if let Some(c) = &self.creds {
+            return Ok(CredentialChoice::Given(Credentials::parse_creds(c)?));
+        }
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => {
+                return Ok(CredentialChoice::Given(Credentials {
+                    username: u.clone(),
+                    password: p.clone(),
+                }))
+            }
+            (Some(_), None) => return Err(Error::invalid("--username requires --password")),
+            (None, Some(_)) => return Err(Error::invalid("--password requires --username")),
+            (None, None) => {}
+        }
+        if self.no_creds {
+            return Ok(CredentialChoice::Anonymous);
+        }
+        if let Some(t) = &self.registry_token {
+            return Ok(CredentialChoice::Token(t.clone()));
+        }
+        Ok(CredentialChoice::Lookup)
+    }
+
+    /// The library's registry options for these flags.
+    pub fn docker_options(&self, global: &GlobalOpts, retry: &RetryOpts) -> Result<DockerOptions> {
+        Ok(DockerOptions {
+            tls_verify: self.tls_verify.or(global.tls_verify),
+            cert_dir: self.cert_dir.clone(),
+            authfile: self.authfile.clone(),
+            credentials: self.credentials()?,
+            retry_times: retry.retry_times,
+            retry_delay: retry.retry_delay,
+            user_agent_prefix: global.user_agent_prefix.clone(),
+            timeout: super::DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_bools() {
+        for t in ["1", "t", "T", "true", "TRUE", "True"] {
+            assert_eq!(parse_go_bool(t), Ok(true));
+        }
+        for f in ["0", "f", "F", "false", "FALSE", "False"] {
+            assert_eq!(parse_go_bool(f), Ok(false));
+        }
+        assert!(parse_go_bool("yes").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("").is_err());
+        assert!(parse_go_duration("5x").is_err());
+    }
+
+    #[test]
+    fn credential_flags_conflict() {
+        let o = ImageOpts {
+            creds: Some("a:b".into()),
+            no_creds: true,
+            ..Default::default()
+        };
+        assert!(o.credentials().is_err());
+        let o = ImageOpts {
+            username: Some("a".into()),
+            ..Default::default()
+        };
+        assert!(o.credentials().is_err());
+    }
+}

@@ -1,0 +1,557 @@
+//! Distribution API v2 client: one [`Client`] per registry host.
+//!
+//! Owns the HTTP connection pool, TLS set-up (certs.d), the ping and the auth challenge
+//! (Basic or Bearer with per-scope tokens cached until expiry), retries with backoff on
+//! 5xx/429/connection errors, and size limits on what it reads into memory.
+//!
+//! Contract: every request that the registry refuses maps to a typed [`Error`]:
+//! 404 → `NotFound`, 401/403 after authenticating → `Unauthorized`, others → `Network`
+//! or `Other` with the registry's own error text. Secrets never appear in errors or logs.
+
+mod challenge;
+mod response;
+mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE};
+use reqwest::{Method, StatusCode};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+pub use challenge::Challenge;
+pub use response::RegistryErrorBody;
+
+/// Identity used against a registry.
+#[derive(Clone, Default)]
+pub enum Credential {
+    #[default]
+    Anonymous,
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// OAuth2 refresh token ("identitytoken" in auth files).
+    IdentityToken { username: String, token: String },
+    /// A bearer token given by the user (`--registry-token`), sent as is.
+    BearerToken(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Anonymous => f.write_str("Anonymous"),
+            Credential::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credential::IdentityToken { username, .. } => {
+                write!(f, "IdentityToken({username}, <redacted>)")
+            }
+            Credential::BearerToken(_) => f.write_str("BearerToken(<redacted>)"),
+        }
+    }
+}
+
+/// How to talk to one registry.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Verify TLS certificates and refuse plain HTTP. When false, HTTPS is tried first
+    /// and plain HTTP is used if the TLS attempt fails.
+    pub tls_verify: bool,
+    /// `--cert-dir`: replaces the certs.d lookup when given.
+    pub cert_dir: Option<PathBuf>,
+    /// certs.d roots searched for `ROOT/HOST[:PORT]/` when no `cert_dir` is given.
+    pub certs_d_roots: Vec<PathBuf>,
+    pub credential: Credential,
+    /// Extra attempts after a retryable failure (5xx, 429, connection error).
+    pub retry_times: u32,
+    /// Fixed delay between attempts; exponential backoff from 1 s when `None`.
+    pub retry_delay: Option<Duration>,
+    pub user_agent: String,
+    /// Deadline for connecting and for each response's headers.
+    pub timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            tls_verify: true,
+            cert_dir: None,
+            certs_d_roots: tls::default_certs_d_roots(),
+            credential: Credential::Anonymous,
+            retry_times: 0,
+            retry_delay: None,
+            user_agent: format!("scry/{}", env!("CARGO_PKG_VERSION")),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Largest manifest read into memory.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest image config read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest tag list / catalog page read into memory.
+const MAX_LIST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A client for one registry host. Cheap to clone; clones share the pool and tokens.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The registry as written in references ("docker.io", "127.0.0.1:5000").
+    registry: String,
+    /// Host (and port) the API lives at.
+    api_host: String,
+    http: reqwest::Client,
+    config: ClientConfig,
+    /// Scheme and challenge, settled by the first ping.
+    state: Mutex<Option<Pinged>>,
+    tokens: challenge::TokenCache,
+}
+
+#[derive(Clone)]
+struct Pinged {
+    base: String,
+    challenge: Option<Challenge>,
+}
+
+/// The action a request needs on a repository; decides the token scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Pull,
+    PushPull,
+    Delete,
+    /// Registry-wide (catalog).
+    Catalog,
+}
+
+/// A manifest as the registry served it.
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    pub bytes: Bytes,
+    /// `Content-Type` as sent (may be empty or generic).
+    pub content_type: Option<String>,
+    /// `Docker-Content-Digest` as sent.
+    pub digest_header: Option<String>,
+}
+
+/// What a HEAD on a manifest or blob told.
+#[derive(Clone, Debug)]
+pub struct HeadInfo {
+    pub size: Option<u64>,
+    pub content_type: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Client {
+    /// Builds a client for `registry` (a reference's registry part); `api_host` is where
+    /// the API answers (differs for docker.io).
+    pub fn new(registry: &str, api_host: &str, config: ClientConfig) -> Result<Client> {
+        let http = tls::build_http_client(api_host, &config)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                registry: registry.to_string(),
+                api_host: api_host.to_string(),
+                http,
+                config,
+                state: Mutex::new(None),
+                tokens: challenge::TokenCache::default(),
+            }),
+        })
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.inner.registry
+    }
+
+    /// `GET /v2/`: settles the scheme and the auth challenge; cached after the first call.
+    pub async fn ping(&self) -> Result<()> {
+        self.pinged().await.map(|_| ())
+    }
+
+    async fn pinged(&self) -> Result<Pinged> {
+        let mut state = self.inner.state.lock().await;
+        if let Some(p) = state.as_ref() {
+            return Ok(p.clone());
+        }
+        let https = format!("https://{}", self.inner.api_host);
+        let p = match self.ping_at(&https).await {
+            Ok(p) => p,
+            Err(e) if !self.inner.config.tls_verify && e.kind() == crate::ErrorKind::Network => {
+                let http = format!("http://{}", self.inner.api_host);
+                self.ping_at(&http).await.map_err(|e2| {
+                    Error::Network(format!(
+                        "pinging container registry {}: {e}; over plain HTTP: {e2}",
+                        self.inner.registry
+                    ))
+                })?
+            }
+            Err(e) => return Err(e.context(format!("pinging container registry {}", self.inner.registry))),
+        };
+        *state = Some(p.clone());
+        Ok(p)
+    }
+
+    async fn ping_at(&self, base: &str) -> Result<Pinged> {
+        let url = format!("{base}/v2/");
+        let mut attempt = 0;
+        loop {
+            let res = self.inner.http.get(&url).timeout(self.inner.config.timeout).send().await;
+            match res {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::OK || status == StatusCode::UNAUTHORIZED {
+                        let challenge = challenge::from_headers(resp.headers());
+                        return Ok(Pinged {
+                            base: base.to_string(),
+                            challenge,
+                        });
+                    }
+                    if self.should_retry(status, attempt) {
+                        attempt += 1;
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(Error::Network(format!(
+                        "GET {url}: unexpected status {status}"
+                    )));
+                }
+                Err(e) => {
+                    if attempt < self.inner.config.retry_times {
+                        attempt += 1;
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(Error::Network(response::describe_reqwest(&e)));
+                }
+            }
+        }
+    }
+
+    fn should_retry(&self, status: StatusCode, attempt: u32) -> bool {
+        attempt < self.inner.config.retry_times
+            && (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let d = self
+            .inner
+            .config
+            .retry_delay
+            .unwrap_or_else(|| Duration::from_secs(1u64 << (attempt - 1).min(5)));
+        tracing::debug!("retrying in {:?} (attempt {attempt})", d);
+        tokio::time::sleep(d).await;
+    }
+
+    /// Sends one request with auth and retries. `path` starts with `/v2/`. Returns the
+    /// response whatever its status once retries are exhausted; callers map errors.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        repo: Option<&str>,
+        access: Access,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response> {
+        let pinged = self.pinged().await?;
+        let url = format!("{}{}", pinged.base, path);
+        let mut attempt = 0;
+        let mut refreshed = false;
+        loop {
+            let auth = self.authorization(&pinged, repo, access, refreshed).await?;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), &url)
+                .headers(headers.clone())
+                .timeout(self.inner.config.timeout);
+            if let Some(a) = auth {
+                req = req.header(AUTHORIZATION, a);
+            }
+            tracing::debug!("{method} {url}");
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    tracing::debug!("{method} {url} -> {status}");
+                    if status == StatusCode::UNAUTHORIZED
+                        && !refreshed
+                        && matches!(pinged.challenge, Some(Challenge::Bearer { .. }))
+                    {
+                        // A cached token may have been revoked: one fresh token, once.
+                        refreshed = true;
+                        continue;
+                    }
+                    if self.should_retry(status, attempt) {
+                        attempt += 1;
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    if attempt < self.inner.config.retry_times && !e.is_builder() {
+                        attempt += 1;
+                        tracing::debug!("{method} {url}: {}", response::describe_reqwest(&e));
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(Error::Network(format!(
+                        "{method} {url}: {}",
+                        response::describe_reqwest(&e)
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn authorization(
+        &self,
+        pinged: &Pinged,
+        repo: Option<&str>,
+        access: Access,
+        force_new: bool,
+    ) -> Result<Option<HeaderValue>> {
+        let cred = &self.inner.config.credential;
+        if let Credential::BearerToken(t) = cred {
+            return Ok(Some(challenge::header_value(&format!("Bearer {t}"))?));
+        }
+        match &pinged.challenge {
+            None => Ok(None),
+            Some(Challenge::Basic { .. }) => match cred {
+                Credential::Basic { username, password } => {
+                    Ok(Some(challenge::basic_header(username, password)?))
+                }
+                _ => Ok(None),
+            },
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope: _,
+            }) => {
+                let scope = challenge::scope_for(repo, access);
+                let token = self
+                    .inner
+                    .tokens
+                    .get_or_fetch(
+                        &self.inner.http,
+                        realm,
+                        service.as_deref(),
+                        &scope,
+                        cred,
+                        self.inner.config.timeout,
+                        force_new,
+                    )
+                    .await
+                    .map_err(|e| e.context(format!("requesting a token for {}", self.inner.registry)))?;
+                Ok(Some(challenge::header_value(&format!("Bearer {token}"))?))
+            }
+        }
+    }
+
+    /// GET a manifest by tag or digest.
+    pub async fn get_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<FetchedManifest> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, accept_header(accept)?);
+        let resp = self.send(Method::GET, &path, Some(repo), Access::Pull, headers).await?;
+        let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
+        let resp = response::check(resp, &what).await?;
+        let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
+        let digest_header = header_string(resp.headers(), "docker-content-digest");
+        let bytes = response::read_limited(resp, MAX_MANIFEST_BYTES, &what).await?;
+        Ok(FetchedManifest {
+            bytes,
+            content_type,
+            digest_header,
+        })
+    }
+
+    /// HEAD a manifest: its digest, size and type, without the body.
+    pub async fn head_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<HeadInfo> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, accept_header(accept)?);
+        let resp = self.send(Method::HEAD, &path, Some(repo), Access::Pull, headers).await?;
+        let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
+        let resp = response::check(resp, &what).await?;
+        Ok(head_info(&resp))
+    }
+
+    /// HEAD a blob: whether it exists, and its size.
+    pub async fn head_blob(&self, repo: &str, digest: &str) -> Result<HeadInfo> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let resp = self
+            .send(Method::HEAD, &path, Some(repo), Access::Pull, HeaderMap::new())
+            .await?;
+        let what = format!("blob {digest} in {}/{repo}", self.inner.registry);
+        let resp = response::check(resp, &what).await?;
+        Ok(head_info(&resp))
+    }
+
+    /// GET a blob as a stream of unverified bytes; callers check the digest.
+    /// With `range`, asks for those bytes; the registry may still answer with the whole
+    /// blob, which [`BlobResponse::partial`] tells.
+    pub async fn get_blob(&self, repo: &str, digest: &str, range: Option<std::ops::Range<u64>>) -> Result<BlobResponse> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let mut headers = HeaderMap::new();
+        if let Some(r) = &range {
+            if r.end > r.start {
+                let v = format!("bytes={}-{}", r.start, r.end - 1);
+                headers.insert(RANGE, challenge::header_value(&v)?);
+            }
+        }
+        let resp = self.send(Method::GET, &path, Some(repo), Access::Pull, headers).await?;
+        let what = format!("blob {digest} in {}/{repo}", self.inner.registry);
+        let resp = response::check(resp, &what).await?;
+        let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
+        Ok(BlobResponse {
+            size: resp.content_length(),
+            partial,
+            response: resp,
+        })
+    }
+
+    /// GET a small blob (a config) into memory, refusing more than `limit` bytes.
+    pub async fn get_blob_bytes(&self, repo: &str, digest: &str, limit: u64) -> Result<Bytes> {
+        let blob = self.get_blob(repo, digest, None).await?;
+        let what = format!("blob {digest} in {}/{repo}", self.inner.registry);
+        response::read_limited(blob.response, limit, &what).await
+    }
+
+    /// All tags of a repository, following `Link` pagination.
+    pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let what = format!("tags of {}/{repo}", self.inner.registry);
+        let mut out = Vec::new();
+        let mut path = format!("/v2/{repo}/tags/list");
+        for _ in 0..10_000 {
+            let resp = self
+                .send(Method::GET, &path, Some(repo), Access::Pull, HeaderMap::new())
+                .await?;
+            let resp = response::check(resp, &what).await?;
+            let next = response::next_link(resp.headers());
+            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
+            out.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => path = n,
+                None => return Ok(out),
+            }
+        }
+        Err(Error::other(format!("reading {what}: too many pages")))
+    }
+
+    /// Repositories from `_catalog`, following pagination.
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            repositories: Option<Vec<String>>,
+        }
+        let what = format!("catalog of {}", self.inner.registry);
+        let mut out = Vec::new();
+        let mut path = "/v2/_catalog".to_string();
+        for _ in 0..10_000 {
+            let resp = self
+                .send(Method::GET, &path, None, Access::Catalog, HeaderMap::new())
+                .await?;
+            let resp = response::check(resp, &what).await?;
+            let next = response::next_link(resp.headers());
+            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
+            out.extend(page.repositories.unwrap_or_default());
+            match next {
+                Some(n) => path = n,
+                None => return Ok(out),
+            }
+        }
+        Err(Error::other(format!("reading {what}: too many pages")))
+    }
+
+    /// DELETE a manifest by digest.
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<()> {
+        let path = format!("/v2/{repo}/manifests/{digest}");
+        let resp = self
+            .send(Method::DELETE, &path, Some(repo), Access::Delete, HeaderMap::new())
+            .await?;
+        let what = format!("deleting manifest {digest} in {}/{repo}", self.inner.registry);
+        response::check(resp, &what).await?;
+        Ok(())
+    }
+
+    /// Checks that the configured credential is accepted (for `login`).
+    pub async fn check_login(&self) -> Result<()> {
+        let pinged = self.pinged().await?;
+        let Some(ch) = &pinged.challenge else {
+            return Ok(());
+        };
+        match ch {
+            Challenge::Bearer { realm, service, .. } => {
+                self.inner
+                    .tokens
+                    .get_or_fetch(
+                        &self.inner.http,
+                        realm,
+                        service.as_deref(),
+                        "",
+                        &self.inner.config.credential,
+                        self.inner.config.timeout,
+                        true,
+                    )
+                    .await?;
+                Ok(())
+            }
+            Challenge::Basic { .. } => {
+                let resp = self.send(Method::GET, "/v2/", None, Access::Pull, HeaderMap::new()).await?;
+                response::check(resp, &format!("logging in to {}", self.inner.registry))
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+/// A blob body as it arrives.
+pub struct BlobResponse {
+    /// Bytes the registry says it will send.
+    pub size: Option<u64>,
+    /// True when the registry honoured `Range`.
+    pub partial: bool,
+    pub response: reqwest::Response,
+}
+
+impl BlobResponse {
+    /// The next piece of the body, `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| Error::Network(format!("reading blob body: {}", response::describe_reqwest(&e))))
+    }
+}
+
+fn accept_header(accept: &[&str]) -> Result<HeaderValue> {
+    challenge::header_value(&accept.join(", "))
+}
+
+fn header_string(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.to_string())
+}
+
+fn head_info(resp: &reqwest::Response) -> HeadInfo {
+    let h = resp.headers();
+    HeadInfo {
+        size: header_string(h, "content-length").and_then(|s| s.parse().ok()),
+        content_type: header_string(h, CONTENT_TYPE.as_str()),
+        digest: header_string(h, "docker-content-digest"),
+    }
+}
