@@ -2,6 +2,7 @@
 //!
 //! Layers (dependencies point down): `cli` → `copy` → `transport` → `registry` / `auth`
 //! → `manifest` / `reference` → `error`. See docs/architecture.md.
+pub mod auth;
 pub mod error;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
