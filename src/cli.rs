@@ -27,15 +27,15 @@ use options::{GlobalOpts, ImageOpts, RetryOpts};
 OCI layouts (oci:) and archives; its commands and flags follow skopeo's, so scripts written \
 for one work with the other. `scry mount` shows registries as a filesystem."
 )]
-pub struct Cli {
+struct Cli {
     #[command(flatten)]
-    pub global: GlobalOpts,
+    global: GlobalOpts,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     /// Inspect image IMAGE-NAME
     Inspect(inspect::InspectArgs),
     /// List tags in the transport/repository specified by the SOURCE-IMAGE
@@ -71,13 +71,34 @@ pub enum Command {
 
 /// Arguments of a command that does not work yet; accepted so the error is plain.
 #[derive(clap::Args, Debug)]
-pub struct NotYet {
+struct NotYet {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     args: Vec<String>,
 }
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+/// Parses the process's arguments, runs the command and returns the exit code
+/// (0 ok, 1 error, 2 image not found). Errors are printed to stderr.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let level = if cli.global.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("scry={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs a parsed command line.
+fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
     if global.version {
         output::write_stdout(format!("scry version {}\n", env!("CARGO_PKG_VERSION")).as_bytes())?;

@@ -67,7 +67,7 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
     if a.get_login {
         return match auth::get_login(&env, a.authfile.as_deref(), &key)? {
             Some(user) => write_stdout(format!("{user}\n").as_bytes()),
-            None => Err(Error::Unauthorized(format!("not logged into {key}"))),
+            None => Err(Error::other(auth::messages::not_logged_in(&key))),
         };
     }
     if a.password.is_some() && a.password_stdin {
@@ -110,36 +110,39 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
         ..ClientConfig::default()
     };
     let client = Client::new(&host, api_host, config)?;
-    client
-        .check_login()
-        .await
-        .map_err(|e| e.context(format!("logging in to {host}")))?;
-    let path = auth::default_write_path(&env, a.authfile.as_deref());
+    let path = auth::write_path(&env, a.authfile.as_deref())?;
+    client.check_login().await.map_err(|e| match e.kind() {
+        crate::ErrorKind::Unauthorized => Error::Unauthorized(format!(
+            "{}: {e}",
+            auth::messages::invalid_credentials(&key)
+        )),
+        _ => e.context(format!("logging in to {host}")),
+    })?;
     auth::store(&path, &key, &Credentials { username, password })?;
     if a.verbose {
         write_stdout(format!("Used: {}\n", path.display()).as_bytes())?;
     }
-    write_stdout(b"Login Succeeded!\n")
+    write_stdout(format!("{}\n", auth::messages::LOGIN_SUCCEEDED).as_bytes())
 }
 
 pub fn logout(_global: &GlobalOpts, a: LogoutArgs) -> Result<()> {
     let env = AuthEnv::from_process();
-    let path = auth::default_write_path(&env, a.authfile.as_deref());
+    let path = auth::write_path(&env, a.authfile.as_deref())?;
     if a.all {
         if a.registry.is_some() {
-            return Err(Error::invalid("--all takes no registry argument"));
+            return Err(Error::invalid(auth::messages::LOGOUT_ALL_WITH_ARGS));
         }
         auth::remove_all(&path)?;
-        return write_stdout(b"Removed login credentials for all registries\n");
+        return write_stdout(format!("{}\n", auth::messages::REMOVED_ALL).as_bytes());
     }
     let Some(reg) = &a.registry else {
-        return Err(Error::invalid("logout needs a registry name, or --all"));
+        return Err(Error::invalid(auth::messages::LOGOUT_NO_REGISTRY));
     };
     let key = auth::validate_key(reg)?;
     if auth::remove(&path, &key)? {
-        write_stdout(format!("Removed login credentials for {key}\n").as_bytes())
+        write_stdout(format!("{}\n", auth::messages::removed(&key)).as_bytes())
     } else {
-        Err(Error::other(format!("not logged into {key}")))
+        Err(Error::other(auth::messages::not_logged_in(&key)))
     }
 }
 

@@ -1,0 +1,201 @@
+//! A scripted HTTP/1.1 server on 127.0.0.1 for faults a real registry cannot produce:
+//! 5xx then success, dropped connections, endless 401s, oversized or wrong bodies.
+//! Each request is answered by a handler that sees the request and how many requests
+//! with the same path came before it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+}
+
+pub enum Action {
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Close the connection without answering.
+    Close,
+    /// Send headers promising `body.len()` bytes, then only `send` of them, then close.
+    Truncate {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        send: usize,
+    },
+}
+
+impl Action {
+    pub fn json(status: u16, body: &str) -> Action {
+        Action::Respond {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn with(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Action {
+        Action::Respond {
+            status,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body,
+        }
+    }
+}
+
+type Handler = dyn Fn(&Request, usize) -> Action + Send + Sync;
+
+pub struct FakeServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Request>>>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    pub fn start(handler: impl Fn(&Request, usize) -> Action + Send + Sync + 'static) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let log: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (s, l) = (stop.clone(), log.clone());
+        let accept = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, l) = (handler.clone(), l.clone());
+                thread::spawn(move || serve(conn, &*h, &l));
+            }
+        });
+        FakeServer {
+            port,
+            stop,
+            log,
+            accept: Some(accept),
+        }
+    }
+
+    /// "127.0.0.1:PORT"
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, path_part: &str) -> usize {
+        self.requests().iter().filter(|r| r.path.contains(path_part)).count()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (target.clone(), String::new()),
+        };
+        let req = Request {
+            method,
+            path,
+            query,
+            headers,
+        };
+        let seen = {
+            let mut l = log.lock().unwrap();
+            let n = l.iter().filter(|r| r.path == req.path).count();
+            l.push(req.clone());
+            n
+        };
+        let head_only = req.method == "HEAD";
+        match handler(&req, seen) {
+            Action::Close => return,
+            Action::Respond {
+                status,
+                headers,
+                body,
+            } => {
+                if write_head(&mut out, status, &headers, body.len()).is_err() {
+                    return;
+                }
+                if !head_only && out.write_all(&body).is_err() {
+                    return;
+                }
+            }
+            Action::Truncate {
+                status,
+                headers,
+                body,
+                send,
+            } => {
+                let _ = write_head(&mut out, status, &headers, body.len());
+                let _ = out.write_all(&body[..send.min(body.len())]);
+                let _ = out.flush();
+                return;
+            }
+        }
+    }
+}
+
+fn write_head(out: &mut TcpStream, status: u16, headers: &[(String, String)], len: usize) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())
+}

@@ -1,0 +1,173 @@
+//! Faults a real registry cannot produce, served by the scripted fake server: each must
+//! give a clear error (or the right result after a retry), never a panic or a hang.
+
+use sha2::{Digest, Sha256};
+
+use crate::fake::{Action, FakeServer};
+use crate::harness::run_scry;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+/// A tiny valid image: (manifest bytes, config bytes).
+fn image() -> (Vec<u8>, Vec<u8>) {
+    let config = br#"{"architecture":"amd64","os":"linux","created":"2024-01-02T03:04:05Z","config":{"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        sha(&config),
+        config.len()
+    );
+    (manifest.into_bytes(), config)
+}
+
+fn ping_ok(path: &str) -> Option<Action> {
+    (path == "/v2/").then(|| Action::json(200, "{}"))
+}
+
+fn scry_inspect(host: &str, extra: &[&str]) -> (i32, String, String) {
+    let target = format!("docker://{host}/app:1");
+    let mut args = vec!["inspect", "--tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.push(&target);
+    run_scry(&args)
+}
+
+#[test]
+fn server_error_then_success_is_retried() {
+    let (m, c) = image();
+    let cd = sha(&c);
+    let srv = FakeServer::start(move |r, seen| {
+        if let Some(a) = ping_ok(&r.path) {
+            return a;
+        }
+        if r.path.ends_with("/manifests/1") {
+            if seen == 0 {
+                return Action::json(500, r#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#);
+            }
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
+        }
+        if r.path.ends_with(&cd) {
+            return Action::with(200, &[], c.clone());
+        }
+        Action::json(404, r#"{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}"#)
+    });
+    let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags", "--retry-times=2", "--retry-delay=10ms"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Architecture"], "amd64");
+    assert_eq!(srv.count("/manifests/1"), 2);
+}
+
+#[test]
+fn server_error_without_retry_fails_clearly() {
+    let srv = FakeServer::start(|r, _| {
+        ping_ok(&r.path).unwrap_or_else(|| Action::json(503, r#"{"errors":[{"code":"UNAVAILABLE","message":"down for maintenance"}]}"#))
+    });
+    let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("down for maintenance") && err.contains("503"), "{err}");
+}
+
+#[test]
+fn endless_unauthorized_stops() {
+    let host_cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let h = host_cell.clone();
+    let srv = FakeServer::start(move |r, _| {
+        let host = h.get().cloned().unwrap_or_default();
+        match r.path.as_str() {
+            "/token" => Action::json(200, r#"{"token":"abc","expires_in":300}"#),
+            _ => Action::with(
+                401,
+                &[(
+                    "WWW-Authenticate",
+                    &format!(r#"Bearer realm="http://{host}/token",service="fake""#),
+                )],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+            ),
+        }
+    });
+    host_cell.set(srv.host()).unwrap();
+    let (code, _, err) = scry_inspect(&srv.host(), &["--raw", "--retry-times=3", "--retry-delay=1ms"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unauthorized") || err.contains("authentication required"), "{err}");
+    let tries = srv.count("/manifests/1");
+    assert!((1..=2).contains(&tries), "manifest asked {tries} times");
+}
+
+#[test]
+fn dropped_connection_is_an_error() {
+    let srv = FakeServer::start(|r, _| ping_ok(&r.path).unwrap_or(Action::Close));
+    let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("manifests/1") || err.contains("manifest"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn truncated_manifest_body_is_an_error() {
+    let (m, _) = image();
+    let srv = FakeServer::start(move |r, _| {
+        ping_ok(&r.path).unwrap_or_else(|| Action::Truncate {
+            status: 200,
+            headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
+            body: m.clone(),
+            send: 20,
+        })
+    });
+    let (code, out, err) = scry_inspect(&srv.host(), &["--raw"]);
+    assert_eq!(code, 1, "stdout: {out}");
+    assert!(out.is_empty());
+    assert!(err.contains("manifest"), "{err}");
+}
+
+#[test]
+fn oversized_manifest_is_refused() {
+    let big = vec![b' '; 5 * 1024 * 1024];
+    let srv = FakeServer::start(move |r, _| {
+        ping_ok(&r.path).unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], big.clone()))
+    });
+    let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("limit"), "{err}");
+}
+
+#[test]
+fn garbage_manifest_is_an_error() {
+    let srv = FakeServer::start(|r, _| {
+        ping_ok(&r.path).unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], b"<html>not json</html>".to_vec()))
+    });
+    let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 1);
+    assert!(err.to_lowercase().contains("manifest"), "{err}");
+}
+
+#[test]
+fn config_with_wrong_digest_is_refused() {
+    let (m, _) = image();
+    let srv = FakeServer::start(move |r, _| {
+        if let Some(a) = ping_ok(&r.path) {
+            return a;
+        }
+        if r.path.contains("/manifests/") {
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
+        }
+        Action::with(200, &[], br#"{"architecture":"arm64","os":"linux"}"#.to_vec())
+    });
+    let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("digest mismatch"), "{err}");
+}
+
+#[test]
+fn missing_manifest_exits_2() {
+    let srv = FakeServer::start(|r, _| {
+        ping_ok(&r.path)
+            .unwrap_or_else(|| Action::json(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#))
+    });
+    let (code, _, err) = scry_inspect(&srv.host(), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("manifest unknown"), "{err}");
+}
