@@ -73,7 +73,8 @@ impl Client {
     }
 
     /// Sends a request built by `build` (called again for the retry), answering one
-    /// auth challenge. `scope` is the token scope to ask for if the challenge names none.
+    /// auth challenge. `scope` is the token scope the request needs; tokens are cached
+    /// per scope.
     pub fn send(&self, scope: &str, build: impl Fn(&Http) -> RequestBuilder) -> Response {
         let cached = self.auth.lock().unwrap().get(scope).cloned();
         let first = self.with_auth(build(&self.http), cached.as_deref());
@@ -119,10 +120,12 @@ impl Client {
                     if let Some(service) = params.get("service") {
                         q.append_pair("service", service);
                     }
-                    q.append_pair(
-                        "scope",
-                        params.get("scope").map(String::as_str).unwrap_or(scope),
-                    );
+                    // Ask for what the caller needs (cached under that key) and for
+                    // what the registry named, if it differs.
+                    q.append_pair("scope", scope);
+                    if let Some(named) = params.get("scope").filter(|s| *s != scope) {
+                        q.append_pair("scope", named);
+                    }
                 }
                 let mut rb = self.http.get(url);
                 if let Some(b) = self.basic_header() {
