@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::fake::{Action, FakeServer};
-use crate::harness::run_scry;
+use crate::harness::{run, scry};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -32,7 +32,8 @@ fn scry_inspect(host: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["inspect", "--tls-verify=false"];
     args.extend_from_slice(extra);
     args.push(&target);
-    run_scry(&args)
+    let out = run(scry().args(&args));
+    (out.code.unwrap_or(-1), out.stdout, out.stderr)
 }
 
 #[test]

@@ -2,3 +2,5 @@
 
 mod harness;
 mod harness_tests;
+mod fake;
+mod faults;
