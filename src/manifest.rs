@@ -227,9 +227,26 @@ impl Manifest {
         }
     }
 
+    /// For an OCI manifest whose config is not an OCI image configuration (an
+    /// artifact), that config media type.
+    pub fn artifact_type(&self) -> Option<&str> {
+        match self {
+            Manifest::Oci(m) if m.config.media_type != media_types::OCI_CONFIG => {
+                Some(&m.config.media_type)
+            }
+            _ => None,
+        }
+    }
+
     /// The image configuration skopeo's `inspect` reads: `config_blob` for OCI and
-    /// schema 2 (required), the embedded `v1Compatibility` for schema 1.
+    /// schema 2 (required), the embedded `v1Compatibility` for schema 1. An OCI
+    /// artifact (see [`Manifest::artifact_type`]) is `Unsupported`, as in skopeo.
     pub fn image_config(&self, config_blob: Option<&[u8]>) -> Result<ImageConfig> {
+        if let Some(t) = self.artifact_type() {
+            return Err(Error::Unsupported(format!(
+                "unsupported image-specific operation on artifact with type {t:?}"
+            )));
+        }
         match self {
             Manifest::Schema1(s) => s.image_config(),
             Manifest::Oci(_) | Manifest::Docker2(_) => match config_blob {

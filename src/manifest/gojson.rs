@@ -6,6 +6,8 @@
 //! `\u00XX` (lowercase hex), `/` and DEL are left alone; indentation matches
 //! `json.MarshalIndent(v, "", "    ")` (empty arrays and objects stay `[]` / `{}`).
 //! Map ordering is the caller's job: use `BTreeMap` where Go would sort map keys.
+//! Floating-point numbers are not formatted as Go would (none of the documents scry
+//! prints has one).
 //!
 //! Reading: Go replaces every invalid UTF-8 byte and every unpaired UTF-16 surrogate
 //! escape inside strings with U+FFFD instead of failing; [`sanitize_input`] rewrites
@@ -18,7 +20,8 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
 
 /// Serializes `value` exactly as Go's `json.MarshalIndent(v, "", "    ")` would (no
-/// trailing newline).
+/// trailing newline). Panics if `value` has no JSON form (a map with non-string keys
+/// that are not numbers either).
 pub fn to_go_json_indent(value: &impl Serialize) -> String {
     write_with(value, GoFormatter(PrettyFormatter::with_indent(b"    ")))
 }

@@ -116,6 +116,8 @@ fn schema1_dir_images() {
     // Docker < 1.8.3: created is re-encoded as the zero time.
     check_image("s1old", "");
     check_image("s1new", "");
+    // Docker-style pretty JWS: the digest covers the document without `signatures`.
+    check_image("s1pretty", "");
 }
 
 #[test]

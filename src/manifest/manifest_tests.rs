@@ -202,3 +202,31 @@ fn oci_spec_conversion_of_fixture_layers() {
         assert_eq!(o.digest().to_string(), d.digest);
     }
 }
+
+#[test]
+fn oci_artifacts_have_no_image_config() {
+    // skopeo 1.9.3 refuses `inspect` and `inspect --config` on these.
+    let doc = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.example.thing+json","digest":"sha256:a","size":1},"layers":[]}"#;
+    let m = Manifest::parse(doc, OCI_MANIFEST).unwrap();
+    assert_eq!(
+        m.artifact_type(),
+        Some("application/vnd.example.thing+json")
+    );
+    for e in [
+        m.image_config(Some(b"{}")).unwrap_err(),
+        m.inspect_config_json(Some(b"{}")).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            e.to_string(),
+            "unsupported image-specific operation on artifact with type \"application/vnd.example.thing+json\""
+        );
+    }
+    // A Docker schema 2 manifest is not checked that way.
+    let d2 = String::from_utf8(doc.to_vec())
+        .unwrap()
+        .replace("vnd.example.thing", "vnd.oci.image.config.v1");
+    let m = Manifest::parse(d2.as_bytes(), DOCKER_V2S2).unwrap();
+    assert!(m.artifact_type().is_none());
+    m.image_config(Some(b"{}")).unwrap();
+}

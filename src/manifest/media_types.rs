@@ -46,8 +46,8 @@ pub const DOCKER_PLUGIN_CONFIG: &str = "application/vnd.docker.plugin.v1+json";
 /// Generic JSON; registries serving schema 1 may label it this way.
 pub const APPLICATION_JSON: &str = "application/json";
 
-/// Every manifest media type, for an `Accept` header on manifest GETs, in the order
-/// skopeo sends them.
+/// Every manifest media type, for manifest GETs, in the order skopeo 1.9.3 sends
+/// them (one `Accept` header line each).
 pub const MANIFEST_ACCEPT: &[&str] = &[
     OCI_MANIFEST,
     DOCKER_V2S2,
@@ -139,6 +139,22 @@ mod tests {
         }
         assert!(!is_manifest(OCI_CONFIG));
         assert!(!is_manifest(APPLICATION_JSON));
+    }
+
+    #[test]
+    fn accept_order_as_skopeo_sends_it() {
+        // Captured from skopeo 1.9.3's manifest GET.
+        assert_eq!(
+            MANIFEST_ACCEPT,
+            [
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                "application/vnd.docker.distribution.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.oci.image.index.v1+json",
+            ]
+        );
     }
 
     #[test]
