@@ -4,6 +4,7 @@
 //! → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod auth;
 pub mod error;
+pub mod manifest;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
 pub mod registry;
