@@ -50,10 +50,7 @@ pub enum Error {
     Other(String),
     /// What was being done when `source` happened.
     #[error("{context}: {source}")]
-    Context {
-        context: String,
-        source: Box<Error>,
-    },
+    Context { context: String, source: Box<Error> },
 }
 
 impl fmt::Debug for Error {

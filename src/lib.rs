@@ -3,5 +3,6 @@
 //! Layers (dependencies point down): `cli` → `copy` → `transport` → `registry` / `auth`
 //! → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod error;
+pub mod reference;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
