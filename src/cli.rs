@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 pub use options::parse_go_bool;
-use options::{GlobalOpts, ImageOpts, RetryOpts};
+use options::GlobalOpts;
 
 /// Inspect, copy and mount container images.
 #[derive(Parser, Debug)]

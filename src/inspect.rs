@@ -52,19 +52,16 @@ pub async fn gather(img: &DockerImage, platform: &PlatformChoice, want_tags: boo
 }
 
 impl Inspected {
-    /// The default `inspect` document.
+    /// The default `inspect` document (current skopeo's fields, `LayersData` included).
     pub fn output(&self, img: &DockerImage) -> Result<InspectOutput> {
-        let config = match &self.config {
-            Some(c) => manifest::parse_config(c)?,
-            None => manifest::config_from_manifest(&self.manifest)?,
-        };
+        let config = self.manifest.image_config(self.config.as_deref())?;
         Ok(manifest::build_inspect(
             &img.reference.name(),
-            img.reference.tag(),
             &self.top.digest,
             &self.manifest,
             &config,
             self.tags.clone(),
-        ))
+        )
+        .with_layers_data(&self.manifest))
     }
 }
