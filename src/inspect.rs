@@ -21,7 +21,11 @@ pub struct Inspected {
 }
 
 /// Fetches what inspect needs. `want_config` is false for `--raw` without `--config`.
-pub async fn gather(img: &DockerImage, platform: &PlatformChoice, want_tags: bool) -> Result<Inspected> {
+pub async fn gather(
+    img: &DockerImage,
+    platform: &PlatformChoice,
+    want_tags: bool,
+) -> Result<Inspected> {
     let top = img.manifest(None).await?;
     let image = img.resolve_platform(&top, platform).await?;
     let manifest = image.parse()?;

@@ -37,7 +37,8 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     if a.raw && a.format.is_some() {
         return Err(Error::invalid("raw output does not support format option"));
     }
-    let name = ImageName::parse(&a.name).map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
+    let name = ImageName::parse(&a.name)
+        .map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
     name.require_supported()?;
     let ImageName::Docker(reference) = name else {
         return Err(Error::Unsupported(format!(
