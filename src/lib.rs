@@ -4,5 +4,6 @@
 //! → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod error;
 pub mod reference;
+pub mod template;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
