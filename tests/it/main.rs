@@ -4,3 +4,6 @@ mod harness;
 mod harness_tests;
 mod fake;
 mod faults;
+mod inspect_tests;
+mod auth_tests;
+mod login_tests;
