@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 pub use options::parse_go_bool;
-use options::{GlobalOpts, ImageOpts, RetryOpts};
+use options::GlobalOpts;
 
 /// Inspect, copy and mount container images.
 #[derive(Parser, Debug)]
@@ -130,8 +130,9 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Inspect(a) => inspect::run(global, a).await,
         Command::ListTags(a) => list_tags::run(global, a).await,
         Command::ManifestDigest { file } => {
-            let bytes = std::fs::read(&file)
-                .map_err(|e| Error::Io(e).context(format!("reading manifest {}", file.display())))?;
+            let bytes = std::fs::read(&file).map_err(|e| {
+                Error::Io(e).context(format!("reading manifest {}", file.display()))
+            })?;
             let digest = crate::manifest::manifest_digest(&bytes)
                 .map_err(|e| e.context(format!("computing the digest of {}", file.display())))?;
             output::write_stdout(format!("{digest}\n").as_bytes())

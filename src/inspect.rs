@@ -21,7 +21,11 @@ pub struct Inspected {
 }
 
 /// Fetches what inspect needs. `want_config` is false for `--raw` without `--config`.
-pub async fn gather(img: &DockerImage, platform: &PlatformChoice, want_tags: bool) -> Result<Inspected> {
+pub async fn gather(
+    img: &DockerImage,
+    platform: &PlatformChoice,
+    want_tags: bool,
+) -> Result<Inspected> {
     let top = img.manifest(None).await?;
     let image = img.resolve_platform(&top, platform).await?;
     let manifest = image.parse()?;
@@ -52,19 +56,16 @@ pub async fn gather(img: &DockerImage, platform: &PlatformChoice, want_tags: boo
 }
 
 impl Inspected {
-    /// The default `inspect` document.
+    /// The default `inspect` document (current skopeo's fields, `LayersData` included).
     pub fn output(&self, img: &DockerImage) -> Result<InspectOutput> {
-        let config = match &self.config {
-            Some(c) => manifest::parse_config(c)?,
-            None => manifest::config_from_manifest(&self.manifest)?,
-        };
+        let config = self.manifest.image_config(self.config.as_deref())?;
         Ok(manifest::build_inspect(
             &img.reference.name(),
-            img.reference.tag(),
             &self.top.digest,
             &self.manifest,
             &config,
             self.tags.clone(),
-        ))
+        )
+        .with_layers_data(&self.manifest))
     }
 }

@@ -1,12 +1,14 @@
 //! scry: inspect, copy and mount container images.
 //!
-//! Layers (dependencies point down): `cli` → `copy` → `transport` → `registry` / `auth`
-//! → `manifest` / `reference` → `error`. See docs/architecture.md.
+//! Layers (dependencies point down): `cli` → `inspect` → `transport` → `registry` /
+//! `auth` → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod auth;
+pub mod cli;
 pub mod error;
+pub mod inspect;
+pub mod manifest;
+pub mod reference;
+pub mod registry;
+pub mod transport;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
-pub mod registry;
-pub mod cli;
-pub mod inspect;
-pub mod transport;

@@ -36,7 +36,10 @@ pub enum Credential {
         password: String,
     },
     /// OAuth2 refresh token ("identitytoken" in auth files).
-    IdentityToken { username: String, token: String },
+    IdentityToken {
+        username: String,
+        token: String,
+    },
     /// A bearer token given by the user (`--registry-token`), sent as is.
     BearerToken(String),
 }
@@ -191,7 +194,17 @@ impl Client {
                     ))
                 })?
             }
-            Err(e) => return Err(e.context(format!("pinging container registry {}", self.inner.registry))),
+            Err(e) => {
+                let hint = if e.to_string().contains("wrong version number") {
+                    " (the registry may speak plain HTTP: use --tls-verify=false)"
+                } else {
+                    ""
+                };
+                return Err(e.context(format!(
+                    "pinging container registry {}{hint}",
+                    self.inner.registry
+                )));
+            }
         };
         *state = Some(p.clone());
         Ok(p)
@@ -201,7 +214,13 @@ impl Client {
         let url = format!("{base}/v2/");
         let mut attempt = 0;
         loop {
-            let res = self.inner.http.get(&url).timeout(self.inner.config.timeout).send().await;
+            let res = self
+                .inner
+                .http
+                .get(&url)
+                .timeout(self.inner.config.timeout)
+                .send()
+                .await;
             match res {
                 Ok(resp) => {
                     let status = resp.status();
@@ -347,18 +366,27 @@ impl Client {
                         force_new,
                     )
                     .await
-                    .map_err(|e| e.context(format!("requesting a token for {}", self.inner.registry)))?;
+                    .map_err(|e| {
+                        e.context(format!("requesting a token for {}", self.inner.registry))
+                    })?;
                 Ok(Some(challenge::header_value(&format!("Bearer {token}"))?))
             }
         }
     }
 
     /// GET a manifest by tag or digest.
-    pub async fn get_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<FetchedManifest> {
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<FetchedManifest> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, accept_header(accept)?);
-        let resp = self.send(Method::GET, &path, Some(repo), Access::Pull, headers).await?;
+        let resp = self
+            .send(Method::GET, &path, Some(repo), Access::Pull, headers)
+            .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
         let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
@@ -372,11 +400,18 @@ impl Client {
     }
 
     /// HEAD a manifest: its digest, size and type, without the body.
-    pub async fn head_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<HeadInfo> {
+    pub async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<HeadInfo> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, accept_header(accept)?);
-        let resp = self.send(Method::HEAD, &path, Some(repo), Access::Pull, headers).await?;
+        let resp = self
+            .send(Method::HEAD, &path, Some(repo), Access::Pull, headers)
+            .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
         Ok(head_info(&resp))
@@ -386,7 +421,13 @@ impl Client {
     pub async fn head_blob(&self, repo: &str, digest: &str) -> Result<HeadInfo> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let resp = self
-            .send(Method::HEAD, &path, Some(repo), Access::Pull, HeaderMap::new())
+            .send(
+                Method::HEAD,
+                &path,
+                Some(repo),
+                Access::Pull,
+                HeaderMap::new(),
+            )
             .await?;
         let what = format!("blob {digest} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
@@ -396,7 +437,12 @@ impl Client {
     /// GET a blob as a stream of unverified bytes; callers check the digest.
     /// With `range`, asks for those bytes; the registry may still answer with the whole
     /// blob, which [`BlobResponse::partial`] tells.
-    pub async fn get_blob(&self, repo: &str, digest: &str, range: Option<std::ops::Range<u64>>) -> Result<BlobResponse> {
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<BlobResponse> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let mut headers = HeaderMap::new();
         if let Some(r) = &range {
@@ -405,7 +451,9 @@ impl Client {
                 headers.insert(RANGE, challenge::header_value(&v)?);
             }
         }
-        let resp = self.send(Method::GET, &path, Some(repo), Access::Pull, headers).await?;
+        let resp = self
+            .send(Method::GET, &path, Some(repo), Access::Pull, headers)
+            .await?;
         let what = format!("blob {digest} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
         let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
@@ -434,7 +482,13 @@ impl Client {
         let mut path = format!("/v2/{repo}/tags/list");
         for _ in 0..10_000 {
             let resp = self
-                .send(Method::GET, &path, Some(repo), Access::Pull, HeaderMap::new())
+                .send(
+                    Method::GET,
+                    &path,
+                    Some(repo),
+                    Access::Pull,
+                    HeaderMap::new(),
+                )
                 .await?;
             let resp = response::check(resp, &what).await?;
             let next = response::next_link(resp.headers());
@@ -481,9 +535,18 @@ impl Client {
     pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<()> {
         let path = format!("/v2/{repo}/manifests/{digest}");
         let resp = self
-            .send(Method::DELETE, &path, Some(repo), Access::Delete, HeaderMap::new())
+            .send(
+                Method::DELETE,
+                &path,
+                Some(repo),
+                Access::Delete,
+                HeaderMap::new(),
+            )
             .await?;
-        let what = format!("deleting manifest {digest} in {}/{repo}", self.inner.registry);
+        let what = format!(
+            "deleting manifest {digest} in {}/{repo}",
+            self.inner.registry
+        );
         response::check(resp, &what).await?;
         Ok(())
     }
@@ -511,7 +574,9 @@ impl Client {
                 Ok(())
             }
             Challenge::Basic { .. } => {
-                let resp = self.send(Method::GET, "/v2/", None, Access::Pull, HeaderMap::new()).await?;
+                let resp = self
+                    .send(Method::GET, "/v2/", None, Access::Pull, HeaderMap::new())
+                    .await?;
                 response::check(resp, &format!("logging in to {}", self.inner.registry))
                     .await
                     .map(|_| ())
@@ -532,10 +597,12 @@ pub struct BlobResponse {
 impl BlobResponse {
     /// The next piece of the body, `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| Error::Network(format!("reading blob body: {}", response::describe_reqwest(&e))))
+        self.response.chunk().await.map_err(|e| {
+            Error::Network(format!(
+                "reading blob body: {}",
+                response::describe_reqwest(&e)
+            ))
+        })
     }
 }
 
@@ -544,7 +611,9 @@ fn accept_header(accept: &[&str]) -> Result<HeaderValue> {
 }
 
 fn header_string(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.to_string())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_string())
 }
 
 fn head_info(resp: &reqwest::Response) -> HeadInfo {

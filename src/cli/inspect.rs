@@ -37,7 +37,8 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     if a.raw && a.format.is_some() {
         return Err(Error::invalid("raw output does not support format option"));
     }
-    let name = ImageName::parse(&a.name).map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
+    let name = ImageName::parse(&a.name)
+        .map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
     name.require_supported()?;
     let ImageName::Docker(reference) = name else {
         return Err(Error::Unsupported(format!(
@@ -56,16 +57,11 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     let want_tags = !a.no_tags && !a.config;
     let data = inspect::gather(&img, &platform, want_tags).await?;
     if a.config {
-        let Some(cfg) = &data.config else {
-            return Err(Error::Unsupported(format!(
-                "image docker://{} has no config blob",
-                img.reference
-            )));
-        };
         if a.raw {
-            return write_stdout(cfg);
+            // A schema1 image has no config blob: nothing is printed, as skopeo does.
+            return write_stdout(data.config.as_deref().unwrap_or_default());
         }
-        let mut s = manifest::inspect_config_json(cfg)?;
+        let mut s = data.manifest.inspect_config_json(data.config.as_deref())?;
         s.push('\n');
         return write_stdout(s.as_bytes());
     }
@@ -73,10 +69,15 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     let mut text = match &a.format {
         Some(t) => {
             let value = serde_json::to_value(&out).map_err(|e| Error::other(e.to_string()))?;
-            crate::template::render(t, &value)?
+            render_template(t, &value)?
         }
         None => manifest::to_go_json_indent(&out),
     };
     text.push('\n');
     write_stdout(text.as_bytes())
+}
+
+fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
+    let _ = (t, v);
+    Err(Error::Unsupported("--format is not available yet".into()))
 }

@@ -28,7 +28,8 @@ struct TagList {
 }
 
 pub async fn run(global: &GlobalOpts, a: ListTagsArgs) -> Result<()> {
-    let name = ImageName::parse(&a.name).map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
+    let name = ImageName::parse(&a.name)
+        .map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
     let ImageName::Docker(reference) = name else {
         return Err(Error::Unsupported(format!(
             "listing tags of {} images is not implemented yet (only docker:// for now)",

@@ -71,7 +71,9 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
         };
     }
     if a.password.is_some() && a.password_stdin {
-        return Err(Error::invalid("--password and --password-stdin cannot be used together"));
+        return Err(Error::invalid(
+            "--password and --password-stdin cannot be used together",
+        ));
     }
     let username = match &a.username {
         Some(u) => u.clone(),
@@ -99,7 +101,11 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
         return Err(Error::invalid("a password is required"));
     }
     let host = key.split('/').next().unwrap_or(&key).to_string();
-    let api_host = if host == "docker.io" { "registry-1.docker.io" } else { &host };
+    let api_host = if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        &host
+    };
     let config = ClientConfig {
         tls_verify: a.tls_verify.or(global.tls_verify).unwrap_or(true),
         cert_dir: a.cert_dir.clone(),

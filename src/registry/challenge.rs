@@ -120,7 +120,8 @@ pub fn scope_for(repo: Option<&str>, access: Access) -> String {
 }
 
 pub fn header_value(s: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(s).map_err(|_| Error::invalid("a header value holds characters HTTP does not allow"))
+    HeaderValue::from_str(s)
+        .map_err(|_| Error::invalid("a header value holds characters HTTP does not allow"))
 }
 
 pub fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {
@@ -183,8 +184,11 @@ async fn fetch(
     cred: &Credential,
     timeout: Duration,
 ) -> Result<Token> {
-    let mut url = url::Url::parse(realm)
-        .map_err(|e| Error::Network(format!("the registry's token realm {realm:?} is not a URL: {e}")))?;
+    let mut url = url::Url::parse(realm).map_err(|e| {
+        Error::Network(format!(
+            "the registry's token realm {realm:?} is not a URL: {e}"
+        ))
+    })?;
     let resp = match cred {
         Credential::IdentityToken { token, .. } => {
             let mut form = vec![
@@ -212,7 +216,10 @@ async fn fetch(
             }
             let mut req = http.get(url).timeout(timeout);
             if let Credential::Basic { username, password } = cred {
-                req = req.header(reqwest::header::AUTHORIZATION, basic_header(username, password)?);
+                req = req.header(
+                    reqwest::header::AUTHORIZATION,
+                    basic_header(username, password)?,
+                );
             }
             req.send().await
         }
@@ -223,12 +230,18 @@ async fn fetch(
         let body = response::error_text(resp).await;
         return Err(Error::Unauthorized(format!(
             "unable to retrieve auth token: invalid username/password: {}",
-            if body.is_empty() { "unauthorized".to_string() } else { body }
+            if body.is_empty() {
+                "unauthorized".to_string()
+            } else {
+                body
+            }
         )));
     }
     if !status.is_success() {
         let body = response::error_text(resp).await;
-        return Err(Error::Network(format!("token server {realm} answered {status}: {body}")));
+        return Err(Error::Network(format!(
+            "token server {realm} answered {status}: {body}"
+        )));
     }
     let body = response::read_limited(resp, 1024 * 1024, "token response").await?;
     let tr: TokenResponse = serde_json::from_slice(&body)
@@ -253,7 +266,9 @@ mod tests {
     #[test]
     fn parses_challenges() {
         assert_eq!(
-            parse(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#),
+            parse(
+                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.example/token".into(),
                 service: Some("registry.example".into()),
@@ -281,7 +296,10 @@ mod tests {
     #[test]
     fn scopes() {
         assert_eq!(scope_for(Some("a/b"), Access::Pull), "repository:a/b:pull");
-        assert_eq!(scope_for(Some("a"), Access::PushPull), "repository:a:pull,push");
+        assert_eq!(
+            scope_for(Some("a"), Access::PushPull),
+            "repository:a:pull,push"
+        );
         assert_eq!(scope_for(None, Access::Catalog), "registry:catalog:*");
     }
 }

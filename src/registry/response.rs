@@ -47,15 +47,21 @@ pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Respo
 
 /// The registry's error text: `code: message` pairs, or a short plain body.
 pub async fn error_text(resp: reqwest::Response) -> String {
-    let body = read_limited(resp, 64 * 1024, "error body").await.unwrap_or_default();
+    let body = read_limited(resp, 64 * 1024, "error body")
+        .await
+        .unwrap_or_default();
     if let Ok(parsed) = serde_json::from_slice::<RegistryErrorBody>(&body) {
         let parts: Vec<String> = parsed
             .errors
             .iter()
             .map(|e| {
                 let code = e.code.to_lowercase().replace('_', " ");
-                if e.message.is_empty() {
-                    code
+                if e.message.is_empty() || e.message.eq_ignore_ascii_case(&code) {
+                    if e.message.is_empty() {
+                        code
+                    } else {
+                        e.message.clone()
+                    }
                 } else {
                     format!("{code}: {}", e.message)
                 }
@@ -164,7 +170,10 @@ mod tests {
             reqwest::header::LINK,
             HeaderValue::from_static("</v2/a/tags/list?last=x&n=100>; rel=\"next\""),
         );
-        assert_eq!(next_link(&h).as_deref(), Some("/v2/a/tags/list?last=x&n=100"));
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("/v2/a/tags/list?last=x&n=100")
+        );
         h.insert(
             reqwest::header::LINK,
             HeaderValue::from_static("<https://r.example/v2/_catalog?last=b>; rel=\"next\""),

@@ -56,7 +56,9 @@ fn load_dir(dir: &Path) -> Result<(Vec<reqwest::Certificate>, Option<reqwest::Id
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => {
-            return Err(Error::Io(e).context(format!("reading certificate directory {}", dir.display())))
+            return Err(
+                Error::Io(e).context(format!("reading certificate directory {}", dir.display()))
+            )
         }
     };
     let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -68,8 +70,9 @@ fn load_dir(dir: &Path) -> Result<(Vec<reqwest::Certificate>, Option<reqwest::Id
         match ext {
             "crt" => {
                 let pem = read(&p)?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| Error::invalid(format!("reading CA certificate {}: {e}", p.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    Error::invalid(format!("reading CA certificate {}: {e}", p.display()))
+                })?;
                 cas.extend(certs);
             }
             "cert" => {
@@ -88,14 +91,12 @@ fn load_dir(dir: &Path) -> Result<(Vec<reqwest::Certificate>, Option<reqwest::Id
                 })?;
                 identity = Some(id);
             }
-            "key" => {
-                if !p.with_extension("cert").exists() {
-                    return Err(Error::invalid(format!(
-                        "client key {} has no matching certificate {}",
-                        p.display(),
-                        p.with_extension("cert").display()
-                    )));
-                }
+            "key" if !p.with_extension("cert").exists() => {
+                return Err(Error::invalid(format!(
+                    "client key {} has no matching certificate {}",
+                    p.display(),
+                    p.with_extension("cert").display()
+                )));
             }
             _ => {}
         }

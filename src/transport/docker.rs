@@ -72,7 +72,9 @@ pub fn connect(reference: &DockerReference, opts: &DockerOptions) -> Result<Clie
                     username: c.username,
                     password: c.password,
                 },
-                Auth::IdentityToken { username, token } => Credential::IdentityToken { username, token },
+                Auth::IdentityToken { username, token } => {
+                    Credential::IdentityToken { username, token }
+                }
             }
         }
     };
@@ -125,7 +127,9 @@ impl DockerImage {
     /// The manifest the reference names (`instance` = None), or a child of it by digest.
     /// A manifest fetched by digest is checked against that digest.
     pub async fn manifest(&self, instance: Option<&str>) -> Result<RawManifest> {
-        let wanted = instance.map(str::to_string).or_else(|| self.reference.digest().map(str::to_string));
+        let wanted = instance
+            .map(str::to_string)
+            .or_else(|| self.reference.digest().map(str::to_string));
         let r = match instance {
             Some(d) => d.to_string(),
             None => self.reference.manifest_reference(),
@@ -134,7 +138,8 @@ impl DockerImage {
             .client
             .get_manifest(self.reference.repository(), &r, manifest::MANIFEST_ACCEPT)
             .await?;
-        let media_type = manifest::normalize_media_type(fetched.content_type.as_deref(), &fetched.bytes);
+        let media_type =
+            manifest::normalize_media_type(fetched.content_type.as_deref(), &fetched.bytes);
         let digest = manifest::manifest_digest(&fetched.bytes)?;
         if let Some(w) = wanted {
             if w != digest {
@@ -153,7 +158,11 @@ impl DockerImage {
     }
 
     /// For an index, the child manifest matching `platform`; otherwise `top` itself.
-    pub async fn resolve_platform(&self, top: &RawManifest, platform: &PlatformChoice) -> Result<RawManifest> {
+    pub async fn resolve_platform(
+        &self,
+        top: &RawManifest,
+        platform: &PlatformChoice,
+    ) -> Result<RawManifest> {
         let parsed = top.parse()?;
         if !parsed.is_index() {
             return Ok(top.clone());
@@ -169,7 +178,11 @@ impl DockerImage {
         };
         let bytes = self
             .client
-            .get_blob_bytes(self.reference.repository(), &cfg.digest, registry::MAX_CONFIG_BYTES)
+            .get_blob_bytes(
+                self.reference.repository(),
+                &cfg.digest,
+                registry::MAX_CONFIG_BYTES,
+            )
             .await?;
         let actual = manifest::sha256_digest(&bytes);
         if actual != cfg.digest {

@@ -49,7 +49,10 @@ impl Action {
     pub fn with(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Action {
         Action::Respond {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body,
         }
     }
@@ -65,7 +68,9 @@ pub struct FakeServer {
 }
 
 impl FakeServer {
-    pub fn start(handler: impl Fn(&Request, usize) -> Action + Send + Sync + 'static) -> FakeServer {
+    pub fn start(
+        handler: impl Fn(&Request, usize) -> Action + Send + Sync + 'static,
+    ) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -100,7 +105,10 @@ impl FakeServer {
     }
 
     pub fn count(&self, path_part: &str) -> usize {
-        self.requests().iter().filter(|r| r.path.contains(path_part)).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.path.contains(path_part))
+            .count()
     }
 }
 
@@ -140,7 +148,10 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0; len];
         if reader.read_exact(&mut body).is_err() {
             return;
@@ -191,7 +202,12 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
     }
 }
 
-fn write_head(out: &mut TcpStream, status: u16, headers: &[(String, String)], len: usize) -> std::io::Result<()> {
+fn write_head(
+    out: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    len: usize,
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));

@@ -53,9 +53,15 @@ fn server_error_then_success_is_retried() {
         if r.path.ends_with(&cd) {
             return Action::with(200, &[], c.clone());
         }
-        Action::json(404, r#"{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}"#)
+        Action::json(
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}"#,
+        )
     });
-    let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags", "--retry-times=2", "--retry-delay=10ms"]);
+    let (code, out, err) = scry_inspect(
+        &srv.host(),
+        &["--no-tags", "--retry-times=2", "--retry-delay=10ms"],
+    );
     assert_eq!(code, 0, "stderr: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["Architecture"], "amd64");
@@ -65,11 +71,19 @@ fn server_error_then_success_is_retried() {
 #[test]
 fn server_error_without_retry_fails_clearly() {
     let srv = FakeServer::start(|r, _| {
-        ping_ok(&r.path).unwrap_or_else(|| Action::json(503, r#"{"errors":[{"code":"UNAVAILABLE","message":"down for maintenance"}]}"#))
+        ping_ok(&r.path).unwrap_or_else(|| {
+            Action::json(
+                503,
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"down for maintenance"}]}"#,
+            )
+        })
     });
     let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
     assert_eq!(code, 1);
-    assert!(err.contains("down for maintenance") && err.contains("503"), "{err}");
+    assert!(
+        err.contains("down for maintenance") && err.contains("503"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,14 +100,21 @@ fn endless_unauthorized_stops() {
                     "WWW-Authenticate",
                     &format!(r#"Bearer realm="http://{host}/token",service="fake""#),
                 )],
-                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                    .to_vec(),
             ),
         }
     });
     host_cell.set(srv.host()).unwrap();
-    let (code, _, err) = scry_inspect(&srv.host(), &["--raw", "--retry-times=3", "--retry-delay=1ms"]);
+    let (code, _, err) = scry_inspect(
+        &srv.host(),
+        &["--raw", "--retry-times=3", "--retry-delay=1ms"],
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("unauthorized") || err.contains("authentication required"), "{err}");
+    assert!(
+        err.contains("unauthorized") || err.contains("authentication required"),
+        "{err}"
+    );
     let tries = srv.count("/manifests/1");
     assert!((1..=2).contains(&tries), "manifest asked {tries} times");
 }
@@ -103,7 +124,10 @@ fn dropped_connection_is_an_error() {
     let srv = FakeServer::start(|r, _| ping_ok(&r.path).unwrap_or(Action::Close));
     let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
     assert_eq!(code, 1);
-    assert!(err.contains("manifests/1") || err.contains("manifest"), "{err}");
+    assert!(
+        err.contains("manifests/1") || err.contains("manifest"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -128,7 +152,8 @@ fn truncated_manifest_body_is_an_error() {
 fn oversized_manifest_is_refused() {
     let big = vec![b' '; 5 * 1024 * 1024];
     let srv = FakeServer::start(move |r, _| {
-        ping_ok(&r.path).unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], big.clone()))
+        ping_ok(&r.path)
+            .unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], big.clone()))
     });
     let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
     assert_eq!(code, 1);
@@ -138,7 +163,13 @@ fn oversized_manifest_is_refused() {
 #[test]
 fn garbage_manifest_is_an_error() {
     let srv = FakeServer::start(|r, _| {
-        ping_ok(&r.path).unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], b"<html>not json</html>".to_vec()))
+        ping_ok(&r.path).unwrap_or_else(|| {
+            Action::with(
+                200,
+                &[("Content-Type", OCI_MANIFEST)],
+                b"<html>not json</html>".to_vec(),
+            )
+        })
     });
     let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
     assert_eq!(code, 1);
@@ -155,7 +186,11 @@ fn config_with_wrong_digest_is_refused() {
         if r.path.contains("/manifests/") {
             return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
         }
-        Action::with(200, &[], br#"{"architecture":"arm64","os":"linux"}"#.to_vec())
+        Action::with(
+            200,
+            &[],
+            br#"{"architecture":"arm64","os":"linux"}"#.to_vec(),
+        )
     });
     let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags"]);
     assert_eq!(code, 1, "{out}");
@@ -165,8 +200,12 @@ fn config_with_wrong_digest_is_refused() {
 #[test]
 fn missing_manifest_exits_2() {
     let srv = FakeServer::start(|r, _| {
-        ping_ok(&r.path)
-            .unwrap_or_else(|| Action::json(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#))
+        ping_ok(&r.path).unwrap_or_else(|| {
+            Action::json(
+                404,
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            )
+        })
     });
     let (code, _, err) = scry_inspect(&srv.host(), &[]);
     assert_eq!(code, 2, "{err}");
