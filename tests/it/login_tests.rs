@@ -420,6 +420,7 @@ fn debug_output_never_shows_credentials() {
         .args(["--debug", "login", "--cert-dir", &cert_dir(&reg), "-u", "debuguser", "-p", secret])
         .arg(reg.url()));
     out.assert_success();
+    assert!(out.stderr.contains("/v2/"), "--debug must log requests: {out}");
     assert_no_secrets(&out, &secrets);
 
     // From the auth file, from --creds, from --username/--password; and failing.
@@ -432,6 +433,7 @@ fn debug_output_never_shows_credentials() {
         c.arg("--debug");
         let out = inspect(c, &reg, &extra);
         out.assert_success();
+        assert!(out.stderr.contains("/v2/small/"), "--debug must log requests: {out}");
         assert_no_secrets(&out, &secrets);
     }
     let wrong = format!("debuguser:{secret}-wrong");

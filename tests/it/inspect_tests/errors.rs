@@ -167,3 +167,19 @@ fn unreachable_registry_is_exit_1_not_2() {
     assert_clean_failure(&out, 1);
     assert!(out.stderr.contains(&port.to_string()), "{out}");
 }
+
+/// Logs and errors on a pipe are plain text, as skopeo's are: no terminal colour codes.
+#[test]
+fn debug_log_on_a_pipe_has_no_colour_codes() {
+    let (reg, _) = shared_registry();
+    let out = run(scry()
+        .args(["--debug", "inspect", "--tls-verify=false"])
+        .arg(reg.docker_ref("small:latest")));
+    out.assert_success();
+    assert!(out.stderr.contains("/v2/small/"), "--debug must log requests: {out}");
+    assert!(!out.stderr.contains('\u{1b}'), "ANSI escapes on a pipe: {:?}", out.stderr);
+    let out = run(scry()
+        .args(["--debug", "inspect", "--tls-verify=false"])
+        .arg(reg.docker_ref("small:no-such-tag")));
+    assert!(!out.stderr.contains('\u{1b}'), "ANSI escapes on a pipe: {:?}", out.stderr);
+}
