@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod reference;
 pub mod registry;
+pub mod template;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};

@@ -77,7 +77,82 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
+/// Renders `--format` over the inspect document the way skopeo's Go structs print:
+/// `\t`/`\n` typed literally become tab/newline, `Created` prints in Go's time format,
+/// and absent maps and lists print as empty ones.
 fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
-    let _ = (t, v);
-    Err(Error::Unsupported("--format is not available yet".into()))
+    let t = t.replace("\\t", "\t").replace("\\n", "\n");
+    let mut v = v.clone();
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(serde_json::Value::String(c)) = obj.get("Created") {
+            let go = go_time_string(c);
+            obj.insert("Created".into(), serde_json::Value::String(go));
+        }
+        for (k, empty) in [
+            ("Labels", serde_json::json!({})),
+            ("Env", serde_json::json!([])),
+            ("RepoTags", serde_json::json!([])),
+            ("Layers", serde_json::json!([])),
+        ] {
+            if obj.get(k).is_none_or(|x| x.is_null()) {
+                obj.insert(k.into(), empty);
+            }
+        }
+    }
+    crate::template::render(&t, &v)
+}
+
+/// RFC 3339 → Go's `time.Time.String()` form: `2024-01-02 03:04:05.5 +0000 UTC`.
+fn go_time_string(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    let off = t.format("%z").to_string();
+    let zone = if t.offset().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        off.clone()
+    };
+    format!("{s} {off} {zone}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_time_strings() {
+        assert_eq!(
+            go_time_string("2024-01-02T03:04:05Z"),
+            "2024-01-02 03:04:05 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2024-01-02T03:04:05.120Z"),
+            "2024-01-02 03:04:05.12 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2024-01-02T03:04:05+02:00"),
+            "2024-01-02 03:04:05 +0200 +0200"
+        );
+    }
+
+    #[test]
+    fn template_sees_empty_maps_and_escapes() {
+        let v = serde_json::json!({"Name": "x", "Labels": null, "Created": "2024-01-02T03:04:05Z"});
+        assert_eq!(
+            render_template("{{.Name}}\\t{{.Labels}}", &v).unwrap(),
+            "x\tmap[]"
+        );
+        assert_eq!(
+            render_template("{{.Created}}", &v).unwrap(),
+            "2024-01-02 03:04:05 +0000 UTC"
+        );
+    }
 }

@@ -130,15 +130,15 @@ fn is_false(b: &bool) -> bool {
 }
 
 fn none_or_empty<T>(v: &Option<Vec<T>>) -> bool {
-    v.as_ref().map_or(true, |v| v.is_empty())
+    v.as_ref().is_none_or(|v| v.is_empty())
 }
 
 fn none_or_empty_set(v: &Option<BTreeSet<String>>) -> bool {
-    v.as_ref().map_or(true, |v| v.is_empty())
+    v.as_ref().is_none_or(|v| v.is_empty())
 }
 
 fn none_or_empty_map(v: &Option<BTreeMap<String, String>>) -> bool {
-    v.as_ref().map_or(true, |v| v.is_empty())
+    v.as_ref().is_none_or(|v| v.is_empty())
 }
 
 /// Go's `map[string]struct{}` encoding: every key maps to `{}`.

@@ -117,6 +117,20 @@ fn endless_unauthorized_stops() {
     );
     let tries = srv.count("/manifests/1");
     assert!((1..=2).contains(&tries), "manifest asked {tries} times");
+    let reqs = srv.requests();
+    let token_req = reqs
+        .iter()
+        .find(|r| r.path == "/token")
+        .expect("a token request");
+    assert!(
+        token_req.query.contains("scope=repository%3Aapp%3Apull"),
+        "{}",
+        token_req.query
+    );
+    assert!(reqs
+        .iter()
+        .filter(|r| r.path.ends_with("/manifests/1"))
+        .all(|r| r.headers.get("authorization").map(String::as_str) == Some("Bearer abc")));
 }
 
 #[test]

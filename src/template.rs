@@ -1,0 +1,64 @@
+//! The Go `text/template` subset that `inspect --format` accepts, rendered over a
+//! `serde_json::Value`.
+//!
+//! Supported: text; `{{.Field}}`, `{{.A.B}}`, `{{.}}`, `{{$}}`; variables
+//! (`{{$x := …}}`, `{{$x = …}}`, `$x.Field`); pipelines (`{{.X | json}}`) and
+//! parenthesised sub-pipelines; `{{if}}`/`{{else if}}`/`{{else}}`, `{{with}}`,
+//! `{{range}}` (with `$i, $e :=`, `{{else}}`, `{{break}}`, `{{continue}}`);
+//! comments and `{{- -}}` trim markers; string, raw string, number, bool and nil
+//! constants; the functions of `funcs.rs`. Not supported: `define`, `template`,
+//! `block`, character constants, method calls.
+//!
+//! Output follows Go's printing (`gofmt.rs`). The caller appends the trailing
+//! newline skopeo prints.
+//!
+//! Data is untyped JSON, so a few Go behaviours that depend on static types are
+//! approximated: every object is treated as a map (a missing key prints `<no value>`,
+//! where a Go struct would fail), and a JSON null prints `<no value>` (a nil Go slice
+//! or map would print `[]` or `map[]`).
+
+mod exec;
+mod funcs;
+mod gofmt;
+mod lex;
+mod parse;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// A parsed template, reusable over many values.
+#[derive(Debug, Clone)]
+pub struct Template {
+    source: String,
+    nodes: Vec<parse::Node>,
+}
+
+impl Template {
+    /// Parses `source`; errors are `InvalidInput` and name the template.
+    pub fn parse(source: &str) -> Result<Template> {
+        let nodes = lex::lex(source)
+            .and_then(parse::parse)
+            .map_err(|reason| Error::InvalidInput(format!("template {source:?}: {reason}")))?;
+        Ok(Template {
+            source: source.to_string(),
+            nodes,
+        })
+    }
+
+    /// Renders over `data` (`.` and `$` start as `data`). Execution errors (a field of a
+    /// string, an index out of range, …) are `InvalidInput` and name the template.
+    pub fn render(&self, data: &Value) -> Result<String> {
+        exec::execute(&self.nodes, data).map_err(|reason| {
+            Error::InvalidInput(format!("executing template {:?}: {reason}", self.source))
+        })
+    }
+}
+
+/// Parses and renders `template` over `data` in one step.
+pub fn render(template: &str, data: &Value) -> Result<String> {
+    Template::parse(template)?.render(data)
+}
+
+#[cfg(test)]
+mod tests;
