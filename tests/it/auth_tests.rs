@@ -137,13 +137,21 @@ fn htpasswd_over_tls() {
             .arg(reg.docker_ref("manytags")))
     };
     let k = tags(skopeo());
-    assert_eq!(tags(scry()).assert_success().stdout, k.assert_success().stdout);
+    assert_eq!(
+        tags(scry()).assert_success().stdout,
+        k.assert_success().stdout
+    );
 
     // Wrong password, both spellings; the oracle fails too.
     let wrong = format!("{}:not-the-password", reg.username());
     for flags in [
         with(&["--creds", &wrong]),
-        with(&["--username", reg.username(), "--password", "not-the-password"]),
+        with(&[
+            "--username",
+            reg.username(),
+            "--password",
+            "not-the-password",
+        ]),
     ] {
         assert!(!inspect(skopeo(), &flags, &image).success());
         assert_auth_failure(&inspect(scry(), &flags, &image));
@@ -196,7 +204,9 @@ fn token_auth_requests_pull_scope_as_the_user() {
     assert!(scopes.contains("repository:small:pull"), "{seen:?}");
     // Inspect only reads: no scope may ask for more than pull.
     assert!(
-        scopes.iter().all(|s| !s.contains("push") && !s.contains('*')),
+        scopes
+            .iter()
+            .all(|s| !s.contains("push") && !s.contains('*')),
         "{scopes:?}"
     );
     // Token reuse: one inspect (manifest, config, tags of one repo) needs one token.
@@ -207,7 +217,10 @@ fn token_auth_requests_pull_scope_as_the_user() {
 
     // list-tags asks for the same repository scope.
     server.clear_requests();
-    let out = run(scry().arg("list-tags").args(&creds).arg(reg.docker_ref("small")));
+    let out = run(scry()
+        .arg("list-tags")
+        .args(&creds)
+        .arg(reg.docker_ref("small")));
     out.assert_success();
     assert!(
         server
@@ -274,7 +287,10 @@ fn registry_token_flag_uses_the_given_token() {
 
     server.clear_requests();
     let out = inspect(scry(), &flags, &image);
-    assert_eq!(out.assert_success().json()["Digest"], f.small.digest.as_str());
+    assert_eq!(
+        out.assert_success().json()["Digest"],
+        f.small.digest.as_str()
+    );
     assert!(
         server.requests().is_empty(),
         "with --registry-token scry must not fetch its own token: {:?}",

@@ -209,7 +209,12 @@ pub fn compare_case(m: &mut Mismatches, c: &Case) {
     let labels = serde_json::to_string(&c.chosen.labels).unwrap();
     let s = run(scry()
         .args(g)
-        .args(["inspect", "--tls-verify=false", "--format", "{{json .Labels}}"])
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{json .Labels}}",
+        ])
         .arg(&c.image));
     if !s.success() {
         m.note(format!("{}: {s}", what("--format '{{json .Labels}}'")));
@@ -267,7 +272,10 @@ fn strip_top_level_field_keeps_other_bytes() {
     let text = "{\n    \"A\": 1,\n    \"L\": [\n        {\n            \"x\": 1\n        }\n    ],\n    \"B\": [\n        \"b\"\n    ]\n}\n";
     let (out, had) = strip_top_level_field(text, "L");
     assert!(had);
-    assert_eq!(out, "{\n    \"A\": 1,\n    \"B\": [\n        \"b\"\n    ]\n}\n");
+    assert_eq!(
+        out,
+        "{\n    \"A\": 1,\n    \"B\": [\n        \"b\"\n    ]\n}\n"
+    );
     let (out, had) = strip_top_level_field(text, "B");
     assert!(had);
     assert_eq!(
@@ -288,7 +296,10 @@ fn inspect_small_by_tag_and_digest_matches_skopeo() {
     for (label, image) in [
         ("small:latest", reg.docker_ref("small:latest")),
         ("small:1.0", reg.docker_ref("small:1.0")),
-        ("small@digest", format!("docker://{}", f.small.by_digest(reg))),
+        (
+            "small@digest",
+            format!("docker://{}", f.small.by_digest(reg)),
+        ),
         // No tag: both default to `latest`.
         ("small", reg.docker_ref("small")),
     ] {
@@ -372,7 +383,14 @@ fn inspect_multiarch_index_matches_skopeo_for_every_platform() {
                 Some("v8"),
             ),
             (
-                &["--override-os", "linux", "--override-arch", "arm", "--override-variant", "v7"],
+                &[
+                    "--override-os",
+                    "linux",
+                    "--override-arch",
+                    "arm",
+                    "--override-variant",
+                    "v7",
+                ],
                 "arm",
                 Some("v7"),
             ),
@@ -403,7 +421,10 @@ fn inspect_docker_manifest_list_matches_skopeo_for_every_platform() {
 fn format_prints_values_as_go_does() {
     let (reg, _) = shared_registry();
     let mut m = Mismatches::default();
-    for image in [reg.docker_ref("small:latest"), reg.docker_ref("docker:latest")] {
+    for image in [
+        reg.docker_ref("small:latest"),
+        reg.docker_ref("docker:latest"),
+    ] {
         for f in [
             "{{.Created}}",
             "{{.Env}}",

@@ -8,7 +8,10 @@ use crate::harness::{run, scry, shared_registry, CmdOutput};
 #[track_caller]
 fn assert_clean_failure(out: &CmdOutput, code: i32) {
     assert_eq!(out.code, Some(code), "wrong exit code: {out}");
-    assert!(out.stdout.is_empty(), "stdout must be empty on failure: {out}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout must be empty on failure: {out}"
+    );
     assert!(!out.stderr.trim().is_empty(), "no error message: {out}");
     assert!(
         !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
@@ -21,8 +24,16 @@ fn missing_images_exit_2() {
     let (reg, f) = shared_registry();
     let zero = format!("sha256:{}", "0".repeat(64));
     let cases = [
-        ("unknown tag", reg.docker_ref("small:no-such-tag"), "no-such-tag"),
-        ("unknown repo", reg.docker_ref("no-such-repo:latest"), "no-such-repo"),
+        (
+            "unknown tag",
+            reg.docker_ref("small:no-such-tag"),
+            "no-such-tag",
+        ),
+        (
+            "unknown repo",
+            reg.docker_ref("no-such-repo:latest"),
+            "no-such-repo",
+        ),
         (
             "unknown digest",
             reg.docker_ref(&format!("small@{zero}")),
@@ -68,13 +79,19 @@ fn malformed_references_exit_1_with_a_reason() {
         (String::new(), vec!["transport"]),
         ("docker://".into(), vec!["docker://"]),
         (format!("docker://{host}/small@sha256:abc"), vec!["digest"]),
-        (format!("docker://{host}/small@md5:{}", "0".repeat(32)), vec!["digest"]),
+        (
+            format!("docker://{host}/small@md5:{}", "0".repeat(32)),
+            vec!["digest"],
+        ),
         (
             format!("docker://{host}/small@sha256:{}", "g".repeat(64)),
             vec!["digest"],
         ),
         (format!("docker://{host}/small:bad tag"), vec!["reference"]),
-        (format!("docker://{host}/small:{}", "t".repeat(129)), vec!["reference"]),
+        (
+            format!("docker://{host}/small:{}", "t".repeat(129)),
+            vec!["reference"],
+        ),
         (format!("docker://{host}/sm@ll:latest"), vec!["reference"]),
     ];
     let mut bad = Vec::new();
@@ -110,8 +127,15 @@ fn no_instance_for_the_platform_is_an_error_naming_it() {
             &["--override-os", "windows"],
             &["--override-arch", "arm", "--override-variant", "v5"],
         ] {
-            let (s, k) = run_both(global, &["inspect"], &reg.docker_ref(&format!("{repo}:latest")));
-            assert!(!k.success(), "{repo} {global:?}: skopeo found an instance: {k}");
+            let (s, k) = run_both(
+                global,
+                &["inspect"],
+                &reg.docker_ref(&format!("{repo}:latest")),
+            );
+            assert!(
+                !k.success(),
+                "{repo} {global:?}: skopeo found an instance: {k}"
+            );
             assert_clean_failure(&s, 1);
             let named = global[1];
             assert!(s.stderr.contains(named), "{repo} {global:?}: {s}");
@@ -144,7 +168,13 @@ fn raw_and_format_together_are_refused() {
 fn broken_templates_are_errors_not_panics() {
     let (reg, _) = shared_registry();
     let image = reg.docker_ref("small:latest");
-    for t in ["{{.Name", "{{.NoSuchField}}", "{{range .Name}}{{end}}", "{{end}}", "{{index .Labels 1}}"] {
+    for t in [
+        "{{.Name",
+        "{{.NoSuchField}}",
+        "{{range .Name}}{{end}}",
+        "{{end}}",
+        "{{index .Labels 1}}",
+    ] {
         let (s, k) = run_both(&[], &["inspect", "--format", t], &image);
         assert!(!k.success(), "skopeo accepted {t:?}: {k}");
         assert_eq!(s.code, Some(1), "{t:?}: {s}");
@@ -176,10 +206,21 @@ fn debug_log_on_a_pipe_has_no_colour_codes() {
         .args(["--debug", "inspect", "--tls-verify=false"])
         .arg(reg.docker_ref("small:latest")));
     out.assert_success();
-    assert!(out.stderr.contains("/v2/small/"), "--debug must log requests: {out}");
-    assert!(!out.stderr.contains('\u{1b}'), "ANSI escapes on a pipe: {:?}", out.stderr);
+    assert!(
+        out.stderr.contains("/v2/small/"),
+        "--debug must log requests: {out}"
+    );
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "ANSI escapes on a pipe: {:?}",
+        out.stderr
+    );
     let out = run(scry()
         .args(["--debug", "inspect", "--tls-verify=false"])
         .arg(reg.docker_ref("small:no-such-tag")));
-    assert!(!out.stderr.contains('\u{1b}'), "ANSI escapes on a pipe: {:?}", out.stderr);
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "ANSI escapes on a pipe: {:?}",
+        out.stderr
+    );
 }

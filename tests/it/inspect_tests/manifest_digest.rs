@@ -50,7 +50,10 @@ fn manifest_digest_of_signed_schema1_matches_skopeo() {
     let bytes = std::fs::read(&path).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v["schemaVersion"], 1);
-    assert!(v["signatures"].as_array().is_some_and(|s| !s.is_empty()), "not signed");
+    assert!(
+        v["signatures"].as_array().is_some_and(|s| !s.is_empty()),
+        "not signed"
+    );
 
     let k = digest_of(skopeo(), &path);
     k.assert_success();
