@@ -14,7 +14,10 @@ SCRY=$PWD/target/release/scry
 work=$(mktemp -d /tmp/scry-demo.XXXXXX)
 reg_pid=""
 cleanup() {
-    [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+    if [ -n "$reg_pid" ]; then
+        kill "$reg_pid" 2>/dev/null || true
+        wait "$reg_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
