@@ -433,6 +433,8 @@ fn format_prints_values_as_go_does() {
             "{{.Layers}}",
             "{{.DockerVersion}}|{{.Os}}",
             "{{if .Labels}}labelled{{else}}bare{{end}}",
+            "{{.Labels.nokey}}|{{index .Labels \"nokey\"}}",
+            "{{printf \"%s=%d\" .Os (len .Layers)}}",
         ] {
             let (s, k) = run_both(&[], &["inspect", "--format", f], &image);
             m.same_stdout(&format!("{image} --format {f:?}"), &s, &k);
