@@ -11,6 +11,7 @@
 mod challenge;
 mod response;
 mod tls;
+mod upload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 
 pub use challenge::Challenge;
 pub use response::RegistryErrorBody;
+pub use upload::UploadStart;
 
 /// Identity used against a registry.
 #[derive(Clone, Default)]
@@ -267,8 +269,9 @@ impl Client {
         tokio::time::sleep(d).await;
     }
 
-    /// Sends one request with auth and retries. `path` starts with `/v2/`. Returns the
-    /// response whatever its status once retries are exhausted; callers map errors.
+    /// Sends one request with auth and retries. `path` starts with `/v2/` or is an
+    /// absolute URL on this registry (an upload location). Returns the response whatever
+    /// its status once retries are exhausted; callers map errors.
     async fn send(
         &self,
         method: Method,
@@ -277,8 +280,34 @@ impl Client {
         access: Access,
         headers: HeaderMap,
     ) -> Result<reqwest::Response> {
+        self.send_req(Req {
+            method,
+            path,
+            repo,
+            access,
+            headers,
+            body: ReqBody::Empty,
+            long: false,
+        })
+        .await
+    }
+
+    async fn send_req(&self, r: Req<'_>) -> Result<reqwest::Response> {
+        let Req {
+            method,
+            path,
+            repo,
+            access,
+            headers,
+            mut body,
+            long,
+        } = r;
         let pinged = self.pinged().await?;
-        let url = format!("{}{}", pinged.base, path);
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{}", pinged.base, path)
+        };
         let mut attempt = 0;
         let mut refreshed = false;
         loop {
@@ -287,8 +316,26 @@ impl Client {
                 .inner
                 .http
                 .request(method.clone(), &url)
-                .headers(headers.clone())
-                .timeout(self.inner.config.timeout);
+                .headers(headers.clone());
+            if !long {
+                req = req.timeout(self.inner.config.timeout);
+            }
+            let retriable = match &mut body {
+                ReqBody::Empty => true,
+                ReqBody::Bytes(b) => {
+                    req = req.body(b.clone());
+                    true
+                }
+                ReqBody::Stream(s) => {
+                    let Some(stream) = s.take() else {
+                        return Err(Error::other(format!(
+                            "{method} {url}: the request body was already sent"
+                        )));
+                    };
+                    req = req.body(stream);
+                    false
+                }
+            };
             if let Some(a) = auth {
                 req = req.header(AUTHORIZATION, a);
             }
@@ -297,7 +344,8 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     tracing::debug!("{method} {url} -> {status}");
-                    if status == StatusCode::UNAUTHORIZED
+                    if retriable
+                        && status == StatusCode::UNAUTHORIZED
                         && !refreshed
                         && matches!(pinged.challenge, Some(Challenge::Bearer { .. }))
                     {
@@ -305,7 +353,7 @@ impl Client {
                         refreshed = true;
                         continue;
                     }
-                    if self.should_retry(status, attempt) {
+                    if retriable && self.should_retry(status, attempt) {
                         attempt += 1;
                         self.backoff(attempt).await;
                         continue;
@@ -313,7 +361,7 @@ impl Client {
                     return Ok(resp);
                 }
                 Err(e) => {
-                    if attempt < self.inner.config.retry_times && !e.is_builder() {
+                    if retriable && attempt < self.inner.config.retry_times && !e.is_builder() {
                         attempt += 1;
                         tracing::debug!("{method} {url}: {}", response::describe_reqwest(&e));
                         self.backoff(attempt).await;
@@ -583,6 +631,26 @@ impl Client {
             }
         }
     }
+}
+
+/// One request for [`Client::send_req`].
+struct Req<'a> {
+    method: Method,
+    path: &'a str,
+    repo: Option<&'a str>,
+    access: Access,
+    headers: HeaderMap,
+    body: ReqBody,
+    /// A blob transfer: no total deadline, only the per-read one.
+    long: bool,
+}
+
+enum ReqBody {
+    Empty,
+    /// Resent as is on retries.
+    Bytes(Bytes),
+    /// Sent once; no retry.
+    Stream(Option<reqwest::Body>),
 }
 
 /// A blob body as it arrives.

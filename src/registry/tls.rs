@@ -24,6 +24,7 @@ pub fn build_http_client(host: &str, config: &ClientConfig) -> Result<reqwest::C
     let mut b = reqwest::Client::builder()
         .user_agent(config.user_agent.clone())
         .connect_timeout(config.timeout)
+        .read_timeout(config.timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(std::time::Duration::from_secs(60));
     if !config.tls_verify {

@@ -1,16 +1,19 @@
 //! `docker://` images: connecting to a registry with the user's options and credentials,
 //! and reading manifests, configs and tags of one image.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::auth::{self, Auth, AuthEnv, Credentials};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest, PlatformChoice};
 use crate::reference::DockerReference;
-use crate::registry::{self, Client, ClientConfig, Credential};
+use crate::registry::{self, Client, ClientConfig, Credential, UploadStart};
+use crate::transport::{BlobInfo, BlobStream, ImageDestination, ImageSource, RepoLocation};
 
 /// Which identity to use, as chosen by flags.
 #[derive(Clone, Debug, Default)]
@@ -120,7 +123,7 @@ impl DockerImage {
         Ok(DockerImage { client, reference })
     }
 
-    fn what(&self) -> String {
+    pub fn what(&self) -> String {
         format!("docker://{}", self.reference)
     }
 
@@ -197,5 +200,200 @@ impl DockerImage {
 
     pub async fn tags(&self) -> Result<Vec<String>> {
         self.client.list_tags(self.reference.repository()).await
+    }
+}
+
+/// `docker://` as a copy source.
+pub struct DockerSource {
+    image: DockerImage,
+}
+
+impl DockerSource {
+    pub fn new(reference: DockerReference, opts: &DockerOptions) -> Result<DockerSource> {
+        Ok(DockerSource {
+            image: DockerImage::new(reference, opts)?,
+        })
+    }
+}
+
+fn stream_of(resp: registry::BlobResponse) -> BlobStream {
+    use futures_util::TryStreamExt;
+    let s = resp
+        .response
+        .bytes_stream()
+        .map_err(|e| std::io::Error::other(format!("reading blob body: {e}")));
+    Box::pin(tokio_util::io::StreamReader::new(s))
+}
+
+#[async_trait]
+impl ImageSource for DockerSource {
+    fn describe(&self) -> String {
+        self.image.what()
+    }
+
+    async fn manifest(&self, instance: Option<&str>) -> Result<(Bytes, String)> {
+        let m = self.image.manifest(instance).await?;
+        Ok((m.bytes, m.media_type))
+    }
+
+    async fn blob(&self, info: &BlobInfo) -> Result<(BlobStream, Option<u64>)> {
+        let resp = self
+            .image
+            .client
+            .get_blob(self.image.reference.repository(), &info.digest, None)
+            .await?;
+        let size = resp.size;
+        Ok((stream_of(resp), size))
+    }
+
+    fn supports_blob_range(&self) -> bool {
+        true
+    }
+
+    async fn blob_range(&self, info: &BlobInfo, range: Range<u64>) -> Result<BlobStream> {
+        let resp = self
+            .image
+            .client
+            .get_blob(
+                self.image.reference.repository(),
+                &info.digest,
+                Some(range.clone()),
+            )
+            .await?;
+        if resp.partial {
+            return Ok(stream_of(resp));
+        }
+        // The registry ignored Range: skip to the start and stop at the end.
+        use tokio::io::AsyncReadExt;
+        let mut s = stream_of(resp);
+        let mut skip = (&mut s).take(range.start);
+        tokio::io::copy(&mut skip, &mut tokio::io::sink()).await?;
+        Ok(Box::pin(s.take(range.end - range.start)))
+    }
+
+    fn registry_location(&self) -> Option<RepoLocation> {
+        Some(RepoLocation {
+            registry: self.image.reference.registry().to_string(),
+            repository: self.image.reference.repository().to_string(),
+        })
+    }
+}
+
+/// `docker://` as a copy destination: blobs are uploaded (or mounted, or found present),
+/// manifests are PUT by digest for index children and by tag (or digest) for the top.
+/// Nothing is tagged until the top manifest is written, which is the last step.
+pub struct DockerDestination {
+    client: Client,
+    reference: DockerReference,
+}
+
+impl DockerDestination {
+    pub fn new(reference: DockerReference, opts: &DockerOptions) -> Result<DockerDestination> {
+        let reference = reference.with_default_tag();
+        let client = connect(&reference, opts)?;
+        Ok(DockerDestination { client, reference })
+    }
+
+    fn repo(&self) -> &str {
+        self.reference.repository()
+    }
+}
+
+#[async_trait]
+impl ImageDestination for DockerDestination {
+    fn describe(&self) -> String {
+        format!("docker://{}", self.reference)
+    }
+
+    fn needs_digest_before_upload(&self) -> bool {
+        false
+    }
+
+    async fn try_reuse_blob(
+        &self,
+        info: &BlobInfo,
+        from: Option<&RepoLocation>,
+    ) -> Result<Option<BlobInfo>> {
+        if info.digest.is_empty() {
+            return Ok(None);
+        }
+        if let Some(size) = self.client.blob_exists(self.repo(), &info.digest).await? {
+            let mut found = info.clone();
+            found.size = size as i64;
+            return Ok(Some(found));
+        }
+        if let Some(from) = from {
+            if from.registry == self.reference.registry() && from.repository != self.repo() {
+                if let UploadStart::Mounted = self
+                    .client
+                    .start_upload(self.repo(), Some((&info.digest, &from.repository)))
+                    .await?
+                {
+                    return Ok(Some(info.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {
+        let UploadStart::Location(loc) = self.client.start_upload(self.repo(), None).await? else {
+            return Err(Error::other(
+                "the registry mounted a blob that was not asked for",
+            ));
+        };
+        let mut stored = info.clone();
+        if crate::digest::is_sha256(&info.digest) && info.size >= 0 {
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                stream,
+                256 * 1024,
+            ));
+            self.client
+                .upload_monolithic(self.repo(), &loc, &info.digest, info.size as u64, body)
+                .await?;
+        } else {
+            let counted = crate::digest::VerifyingReader::digesting(stream);
+            let tally = counted.tally();
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                counted,
+                256 * 1024,
+            ));
+            let t2 = tally.clone();
+            let digest = self
+                .client
+                .upload_streamed(self.repo(), &loc, body, move || {
+                    t2.get()
+                        .map(|(d, _)| d)
+                        .ok_or_else(|| Error::other("the blob stream ended early"))
+                })
+                .await?;
+            stored.digest = digest;
+            stored.size = tally.get().map(|(_, n)| n as i64).unwrap_or(-1);
+        }
+        Ok(stored)
+    }
+
+    async fn put_manifest(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        instance: Option<&str>,
+    ) -> Result<()> {
+        let reference = match instance {
+            Some(d) => d.to_string(),
+            None => self.reference.manifest_reference(),
+        };
+        self.client
+            .put_manifest(
+                self.repo(),
+                &reference,
+                media_type,
+                Bytes::copy_from_slice(bytes),
+            )
+            .await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }
