@@ -1,6 +1,9 @@
 //! The one integration-test binary: the harness plus every test module.
 
+mod auth_tests;
 mod fake;
 mod faults;
 mod harness;
 mod harness_tests;
+mod inspect_tests;
+mod login_tests;
