@@ -1,6 +1,7 @@
 //! The command line: skopeo-compatible commands and flags. Parsing lives here and in
 //! `cli/`; every command turns its flags into library types and calls the library.
 
+mod copy;
 mod inspect;
 mod list_tags;
 mod login;
@@ -52,9 +53,8 @@ enum Command {
     Login(login::LoginArgs),
     /// Logout of a container registry
     Logout(login::LogoutArgs),
-    /// Copy an IMAGE-NAME from one location to another (not implemented yet)
-    #[command(disable_help_flag = false)]
-    Copy(NotYet),
+    /// Copy an IMAGE-NAME from one location to another
+    Copy(copy::CopyArgs),
     /// Delete image IMAGE-NAME (not implemented yet)
     Delete(NotYet),
     /// Synchronize one or more images from one location to another (not implemented yet)
@@ -86,6 +86,7 @@ pub fn main() -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     match run(cli) {
@@ -139,7 +140,7 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         }
         Command::Login(a) => login::login(global, a).await,
         Command::Logout(a) => login::logout(global, a),
-        Command::Copy(_) => not_yet("copy"),
+        Command::Copy(a) => copy::run(global, a).await,
         Command::Delete(_) => not_yet("delete"),
         Command::Sync(_) => not_yet("sync"),
         Command::StandaloneSign(_) => not_yet("standalone-sign"),
@@ -156,3 +157,20 @@ fn not_yet(cmd: &str) -> Result<()> {
 
 /// Default per-request deadline when `--command-timeout` is not given.
 pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn go_style_booleans_need_equals() {
+        let c = Cli::try_parse_from(["scry", "inspect", "--tls-verify=false", "docker://a/b"]).unwrap();
+        let Some(Command::Inspect(_)) = c.command else { panic!("not inspect") };
+        assert!(Cli::try_parse_from(["scry", "copy", "--src-tls-verify=false", "--dcreds", "u:p", "a:b", "c:d"]).is_ok());
+    }
+}

@@ -122,6 +122,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
                 this.read += new.len() as u64;
                 if let Some(size) = this.expected_size {
                     if this.read > size {
+                        // An error must not come with bytes: take them back.
+                        buf.set_filled(before);
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             format!("{}: more than the expected {size} bytes", this.what),

@@ -70,7 +70,6 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Network(_) => ErrorKind::Network,
-            Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Error::Io(_) => ErrorKind::Io,
             Error::Other(_) => ErrorKind::Other,
             Error::Context { source, .. } => source.kind(),
@@ -87,12 +86,24 @@ impl Error {
 
     /// errno for a filesystem reply.
     pub fn errno(&self) -> i32 {
+        if let Some(code) = self.io_errno() {
+            return code;
+        }
         match self.kind() {
             ErrorKind::NotFound => libc::ENOENT,
             ErrorKind::Unauthorized => libc::EACCES,
             ErrorKind::InvalidInput => libc::EINVAL,
             ErrorKind::Unsupported => libc::ENOTSUP,
             _ => libc::EIO,
+        }
+    }
+
+    /// The OS error code of an underlying I/O error.
+    fn io_errno(&self) -> Option<i32> {
+        match self {
+            Error::Io(e) => e.raw_os_error(),
+            Error::Context { source, .. } => source.io_errno(),
+            _ => None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! `auth` → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod auth;
 pub mod cli;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod inspect;

@@ -49,7 +49,17 @@ impl Template {
     /// Renders over `data` (`.` and `$` start as `data`). Execution errors (a field of a
     /// string, an index out of range, …) are `InvalidInput` and name the template.
     pub fn render(&self, data: &Value) -> Result<String> {
-        exec::execute(&self.nodes, data).map_err(|reason| {
+        self.run(data, false)
+    }
+
+    /// Renders over `data` standing for a Go struct: a field the top-level object lacks
+    /// is an error rather than `<no value>`.
+    pub fn render_struct(&self, data: &Value) -> Result<String> {
+        self.run(data, true)
+    }
+
+    fn run(&self, data: &Value, root_is_struct: bool) -> Result<String> {
+        exec::execute(&self.nodes, data, root_is_struct).map_err(|reason| {
             Error::InvalidInput(format!("executing template {:?}: {reason}", self.source))
         })
     }

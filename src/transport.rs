@@ -125,12 +125,6 @@ pub trait ImageDestination: Send + Sync {
         LayerCompression::Preserve
     }
 
-    /// Whether `put_blob` must be given the digest and size before the bytes (a
-    /// registry's monolithic upload) — if so, recompressed layers are staged first.
-    fn needs_digest_before_upload(&self) -> bool {
-        false
-    }
-
     /// If the blob is already present (or can be made present without its bytes, like a
     /// registry's cross-repository mount from `from`), its stored description.
     async fn try_reuse_blob(
@@ -166,4 +160,62 @@ pub trait ImageDestination: Send + Sync {
 
     /// Makes everything written visible.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Options for opening a source, whatever its transport.
+#[derive(Clone, Debug, Default)]
+pub struct SourceContext {
+    pub docker: docker::DockerOptions,
+    /// `--src-shared-blob-dir` (oci:).
+    pub shared_blob_dir: Option<std::path::PathBuf>,
+    /// Where archives are unpacked (`--tmpdir`).
+    pub tmpdir: Option<std::path::PathBuf>,
+}
+
+/// Options for opening a destination, whatever its transport.
+#[derive(Clone, Debug, Default)]
+pub struct DestContext {
+    pub docker: docker::DockerOptions,
+    /// `--dest-shared-blob-dir` (oci:).
+    pub shared_blob_dir: Option<std::path::PathBuf>,
+    pub tmpdir: Option<std::path::PathBuf>,
+    /// `--dest-compress` / `--dest-decompress` (dir:).
+    pub dir_compression: LayerCompression,
+    /// `--additional-tag` (docker-archive:).
+    pub additional_tags: Vec<crate::reference::DockerReference>,
+}
+
+/// Opens the image `name` for reading.
+pub async fn open_source(
+    name: &crate::reference::ImageName,
+    ctx: &SourceContext,
+) -> Result<Box<dyn ImageSource>> {
+    use crate::reference::ImageName;
+    name.require_supported()?;
+    match name {
+        ImageName::Docker(r) => Ok(Box::new(docker::DockerSource::new(r.clone(), &ctx.docker)?)),
+        other => Err(Error::Unsupported(format!(
+            "reading {} images is not implemented yet",
+            other.transport().name()
+        ))),
+    }
+}
+
+/// Opens `name` for writing an image.
+pub async fn open_destination(
+    name: &crate::reference::ImageName,
+    ctx: &DestContext,
+) -> Result<Box<dyn ImageDestination>> {
+    use crate::reference::ImageName;
+    name.require_supported()?;
+    match name {
+        ImageName::Docker(r) => Ok(Box::new(docker::DockerDestination::new(
+            r.clone(),
+            &ctx.docker,
+        )?)),
+        other => Err(Error::Unsupported(format!(
+            "writing {} images is not implemented yet",
+            other.transport().name()
+        ))),
+    }
 }

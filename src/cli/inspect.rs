@@ -99,7 +99,12 @@ fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
             }
         }
     }
-    crate::template::render(&t, &v)
+    let mut out = crate::template::Template::parse(&t)?.render_struct(&v)?;
+    // skopeo ends the template with a newline unless it already does.
+    if !t.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// RFC 3339 → Go's `time.Time.String()` form: `2024-01-02 03:04:05.5 +0000 UTC`.
@@ -148,11 +153,13 @@ mod tests {
         let v = serde_json::json!({"Name": "x", "Labels": null, "Created": "2024-01-02T03:04:05Z"});
         assert_eq!(
             render_template("{{.Name}}\\t{{.Labels}}", &v).unwrap(),
-            "x\tmap[]"
+            "x\tmap[]\n"
         );
         assert_eq!(
-            render_template("{{.Created}}", &v).unwrap(),
-            "2024-01-02 03:04:05 +0000 UTC"
+            render_template("{{.Created}}\n", &v).unwrap(),
+            "2024-01-02 03:04:05 +0000 UTC\n"
         );
+        assert!(render_template("{{.Nope}}", &v).is_err());
+        assert_eq!(render_template("{{.Labels.nope}}", &v).unwrap(), "<no value>\n");
     }
 }

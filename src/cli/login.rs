@@ -118,15 +118,15 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
     let client = Client::new(&host, api_host, config)?;
     let path = auth::write_path(&env, a.authfile.as_deref())?;
     client.check_login().await.map_err(|e| match e.kind() {
-        crate::ErrorKind::Unauthorized => Error::Unauthorized(format!(
-            "{}: {e}",
-            auth::messages::invalid_credentials(&key)
-        )),
+        crate::ErrorKind::Unauthorized => {
+            tracing::debug!("login refused: {e}");
+            Error::Unauthorized(auth::messages::invalid_credentials(&key))
+        }
         _ => e.context(format!("logging in to {host}")),
     })?;
     auth::store(&path, &key, &Credentials { username, password })?;
     if a.verbose {
-        write_stdout(format!("Used: {}\n", path.display()).as_bytes())?;
+        write_stdout(format!("Used:  {}\n", path.display()).as_bytes())?;
     }
     write_stdout(format!("{}\n", auth::messages::LOGIN_SUCCEEDED).as_bytes())
 }

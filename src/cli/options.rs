@@ -162,16 +162,24 @@ pub struct RetryOpts {
 impl ImageOpts {
     /// Resolves the credential flags, refusing contradictory combinations.
     pub fn credentials(&self) -> Result<CredentialChoice> {
-        let given = [
-            self.creds.is_some(),
-            self.username.is_some() || self.password.is_some(),
-            self.no_creds,
-            self.registry_token.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() > 1 {
+        // The combinations skopeo refuses; a --registry-token wins over credentials.
+        if self.creds.is_some() && self.no_creds {
             return Err(Error::invalid(
-                "--creds, --username/--password, --no-creds and --registry-token cannot be combined",
+                "creds and no-creds cannot be specified at the same time",
             ));
+        }
+        if self.username.is_some() && self.no_creds {
+            return Err(Error::invalid(
+                "username and no-creds cannot be specified at the same time",
+            ));
+        }
+        if self.creds.is_some() && self.username.is_some() {
+            return Err(Error::invalid(
+                "creds and username cannot be specified at the same time",
+            ));
+        }
+        if let Some(t) = &self.registry_token {
+            return Ok(CredentialChoice::Token(t.clone()));
         }
         if let Some(c) = &self.creds {
             return Ok(CredentialChoice::Given(Credentials::parse_creds(c)?));
@@ -189,9 +197,6 @@ impl ImageOpts {
         }
         if self.no_creds {
             return Ok(CredentialChoice::Anonymous);
-        }
-        if let Some(t) = &self.registry_token {
-            return Ok(CredentialChoice::Token(t.clone()));
         }
         Ok(CredentialChoice::Lookup)
     }
@@ -253,3 +258,65 @@ mod tests {
         assert!(o.credentials().is_err());
     }
 }
+
+/// Declares an image-options group whose flags carry a prefix (`--src-…`, `--dest-…`),
+/// convertible into [`ImageOpts`].
+macro_rules! prefixed_image_opts {
+    ($name:ident, $p:literal, $creds_alias:literal) => {
+        #[derive(Args, Debug, Clone, Default)]
+        pub struct $name {
+            /// path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json
+            #[arg(id = concat!($p, "authfile"), long = concat!($p, "authfile"), value_name = "PATH")]
+            pub authfile: Option<PathBuf>,
+            /// use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry or daemon
+            #[arg(id = concat!($p, "cert-dir"), long = concat!($p, "cert-dir"), value_name = "PATH")]
+            pub cert_dir: Option<PathBuf>,
+            /// Use USERNAME[:PASSWORD] for accessing the registry
+            #[arg(id = concat!($p, "creds"), long = concat!($p, "creds"), alias = $creds_alias, value_name = "USERNAME[:PASSWORD]")]
+            pub creds: Option<String>,
+            /// Username for accessing the registry
+            #[arg(id = concat!($p, "username"), long = concat!($p, "username"), value_name = "USERNAME")]
+            pub username: Option<String>,
+            /// Password for accessing the registry
+            #[arg(id = concat!($p, "password"), long = concat!($p, "password"), value_name = "PASSWORD")]
+            pub password: Option<String>,
+            /// Access the registry anonymously
+            #[arg(id = concat!($p, "no-creds"), long = concat!($p, "no-creds"))]
+            pub no_creds: bool,
+            /// Provide a Bearer token for accessing the registry
+            #[arg(id = concat!($p, "registry-token"), long = concat!($p, "registry-token"), value_name = "TOKEN")]
+            pub registry_token: Option<String>,
+            /// require HTTPS and verify certificates when talking to the container registry or daemon
+            #[arg(id = concat!($p, "tls-verify"), long = concat!($p, "tls-verify"), num_args = 0..=1, require_equals = true,
+                  default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
+            pub tls_verify: Option<bool>,
+            /// DIRECTORY to use to share blobs across OCI repositories
+            #[arg(id = concat!($p, "shared-blob-dir"), long = concat!($p, "shared-blob-dir"), value_name = "DIRECTORY")]
+            pub shared_blob_dir: Option<PathBuf>,
+            /// use docker daemon host at HOST (docker-daemon: only)
+            #[arg(id = concat!($p, "daemon-host"), long = concat!($p, "daemon-host"), value_name = "HOST")]
+            pub daemon_host: Option<String>,
+        }
+
+        impl $name {
+            /// As unprefixed options; `shared_authfile` is the command's `--authfile`.
+            pub fn unprefixed(&self, shared_authfile: Option<&PathBuf>) -> ImageOpts {
+                ImageOpts {
+                    authfile: self.authfile.clone().or_else(|| shared_authfile.cloned()),
+                    cert_dir: self.cert_dir.clone(),
+                    creds: self.creds.clone(),
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                    no_creds: self.no_creds,
+                    registry_token: self.registry_token.clone(),
+                    tls_verify: self.tls_verify,
+                    shared_blob_dir: self.shared_blob_dir.clone(),
+                    daemon_host: self.daemon_host.clone(),
+                }
+            }
+        }
+    };
+}
+
+prefixed_image_opts!(SrcImageOpts, "src-", "screds");
+prefixed_image_opts!(DestImageOpts, "dest-", "dcreds");

@@ -18,7 +18,12 @@ use crate::transport::BlobStream;
 const BUF: usize = 256 * 1024;
 
 /// Re-encodes `input` (compressed as `from`) as `to`, at `level` when given.
-pub fn recode(input: BlobStream, from: Compression, to: Compression, level: Option<i32>) -> BlobStream {
+pub fn recode(
+    input: BlobStream,
+    from: Compression,
+    to: Compression,
+    level: Option<i32>,
+) -> BlobStream {
     if from == to {
         return input;
     }
@@ -77,7 +82,11 @@ impl<D> Drain<D> {
 }
 
 impl<D: AsyncRead + Inner + Send> AsyncRead for Drain<D> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if !this.output_done {
             let before = buf.filled().len();
@@ -129,14 +138,26 @@ mod tests {
 
     #[tokio::test]
     async fn gzip_to_zstd_and_back() {
-        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        let z = read_all(recode(Box::pin(std::io::Cursor::new(gz(&data))), Compression::Gzip, Compression::Zstd, Some(3)))
-            .await
-            .unwrap();
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let z = read_all(recode(
+            Box::pin(std::io::Cursor::new(gz(&data))),
+            Compression::Gzip,
+            Compression::Zstd,
+            Some(3),
+        ))
+        .await
+        .unwrap();
         assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
-        let back = read_all(recode(Box::pin(std::io::Cursor::new(z)), Compression::Zstd, Compression::None, None))
-            .await
-            .unwrap();
+        let back = read_all(recode(
+            Box::pin(std::io::Cursor::new(z)),
+            Compression::Zstd,
+            Compression::None,
+            None,
+        ))
+        .await
+        .unwrap();
         assert_eq!(back, data);
     }
 
@@ -146,9 +167,14 @@ mod tests {
         let blob = gz(&data);
         let wrong = format!("sha256:{}", "0".repeat(64));
         let v = VerifyingReader::new(std::io::Cursor::new(blob), &wrong, None, "blob q");
-        let e = read_all(recode(Box::pin(v), Compression::Gzip, Compression::None, None))
-            .await
-            .unwrap_err();
+        let e = read_all(recode(
+            Box::pin(v),
+            Compression::Gzip,
+            Compression::None,
+            None,
+        ))
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("digest mismatch"), "{e}");
     }
 }

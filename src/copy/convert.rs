@@ -73,7 +73,10 @@ pub fn choose_format(
     let source = ManifestFormat::of(source_type)
         .ok_or_else(|| Error::Unsupported(format!("copying manifests of type {source_type:?}")))?;
     let ok = |f: ManifestFormat| {
-        supported.is_empty() || supported.iter().any(|s| s == f.manifest_type() || ManifestFormat::of(s) == Some(f))
+        supported.is_empty()
+            || supported
+                .iter()
+                .any(|s| s == f.manifest_type() || ManifestFormat::of(s) == Some(f))
     };
     if let Some(f) = asked {
         if !ok(f) {
@@ -100,7 +103,11 @@ pub fn choose_format(
 
 /// The layer media type for `compression` in `format`, keeping the non-distributable
 /// flavour of OCI layers.
-pub fn layer_media_type(source_type: &str, format: ManifestFormat, compression: Compression) -> Result<String> {
+pub fn layer_media_type(
+    source_type: &str,
+    format: ManifestFormat,
+    compression: Compression,
+) -> Result<String> {
     let nondist = mt::is_non_distributable_layer(source_type);
     let t = match (format, compression, nondist) {
         (ManifestFormat::Oci, Compression::None, false) => mt::OCI_LAYER_TAR,
@@ -147,7 +154,10 @@ pub fn write_manifest(
         ManifestFormat::Oci => {
             m.insert("mediaType".into(), json!(mt::OCI_MANIFEST));
             m.insert("config".into(), oci_descriptor(config, mt::OCI_CONFIG));
-            let ls: Vec<Value> = layers.iter().map(|l| oci_descriptor(l, &l.media_type)).collect();
+            let ls: Vec<Value> = layers
+                .iter()
+                .map(|l| oci_descriptor(l, &l.media_type))
+                .collect();
             m.insert("layers".into(), Value::Array(ls));
             if let Some(a) = annotations.filter(|a| !a.is_empty()) {
                 m.insert("annotations".into(), json!(a));
@@ -155,7 +165,10 @@ pub fn write_manifest(
         }
         ManifestFormat::DockerV2S2 => {
             m.insert("mediaType".into(), json!(mt::DOCKER_V2S2));
-            m.insert("config".into(), docker_descriptor(config, mt::DOCKER_CONFIG));
+            m.insert(
+                "config".into(),
+                docker_descriptor(config, mt::DOCKER_CONFIG),
+            );
             let ls: Vec<Value> = layers
                 .iter()
                 .map(|l| docker_descriptor(l, &l.media_type))
@@ -168,7 +181,8 @@ pub fn write_manifest(
             ))
         }
     }
-    serde_json::to_vec(&Value::Object(m)).map_err(|e| Error::other(format!("encoding manifest: {e}")))
+    serde_json::to_vec(&Value::Object(m))
+        .map_err(|e| Error::other(format!("encoding manifest: {e}")))
 }
 
 fn oci_descriptor(d: &BlobRef, media_type: &str) -> Value {
@@ -207,9 +221,13 @@ pub struct IndexEntry {
 
 /// Rewrites an index: only `entries` (in order), with their new digests, sizes and
 /// media types, in the index type of `format`. Other top-level fields are kept.
-pub fn write_index(source: &[u8], format: ManifestFormat, entries: &[IndexEntry]) -> Result<Vec<u8>> {
-    let mut v: Value =
-        serde_json::from_slice(source).map_err(|e| Error::invalid(format!("parsing index: {e}")))?;
+pub fn write_index(
+    source: &[u8],
+    format: ManifestFormat,
+    entries: &[IndexEntry],
+) -> Result<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(source)
+        .map_err(|e| Error::invalid(format!("parsing index: {e}")))?;
     let obj = v
         .as_object_mut()
         .ok_or_else(|| Error::invalid("index is not a JSON object"))?;
@@ -248,7 +266,8 @@ pub fn write_index(source: &[u8], format: ManifestFormat, entries: &[IndexEntry]
             out.insert(k.clone(), val.clone());
         }
     }
-    serde_json::to_vec(&Value::Object(out)).map_err(|e| Error::other(format!("encoding index: {e}")))
+    serde_json::to_vec(&Value::Object(out))
+        .map_err(|e| Error::other(format!("encoding index: {e}")))
 }
 
 #[cfg(test)]
@@ -258,7 +277,10 @@ mod tests {
     #[test]
     fn chooses_formats() {
         let none: Vec<String> = vec![];
-        assert_eq!(choose_format(mt::OCI_MANIFEST, None, &none).unwrap(), ManifestFormat::Oci);
+        assert_eq!(
+            choose_format(mt::OCI_MANIFEST, None, &none).unwrap(),
+            ManifestFormat::Oci
+        );
         assert_eq!(
             choose_format(mt::OCI_MANIFEST, Some(ManifestFormat::DockerV2S2), &none).unwrap(),
             ManifestFormat::DockerV2S2
@@ -275,15 +297,30 @@ mod tests {
     #[test]
     fn maps_layer_types() {
         assert_eq!(
-            layer_media_type(mt::OCI_LAYER_GZIP, ManifestFormat::DockerV2S2, Compression::Gzip).unwrap(),
+            layer_media_type(
+                mt::OCI_LAYER_GZIP,
+                ManifestFormat::DockerV2S2,
+                Compression::Gzip
+            )
+            .unwrap(),
             mt::DOCKER_LAYER_GZIP
         );
         assert_eq!(
-            layer_media_type(mt::DOCKER_LAYER_GZIP, ManifestFormat::Oci, Compression::Zstd).unwrap(),
+            layer_media_type(
+                mt::DOCKER_LAYER_GZIP,
+                ManifestFormat::Oci,
+                Compression::Zstd
+            )
+            .unwrap(),
             mt::OCI_LAYER_ZSTD
         );
         assert_eq!(
-            layer_media_type(mt::DOCKER_LAYER_GZIP, ManifestFormat::DockerV2S2, Compression::None).unwrap(),
+            layer_media_type(
+                mt::DOCKER_LAYER_GZIP,
+                ManifestFormat::DockerV2S2,
+                Compression::None
+            )
+            .unwrap(),
             DOCKER_LAYER_TAR
         );
         assert_eq!(compression_of(DOCKER_LAYER_TAR), Some(Compression::None));

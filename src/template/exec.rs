@@ -19,13 +19,21 @@ enum Flow {
 pub(crate) struct Exec {
     vars: Vec<(String, Val)>,
     out: String,
+    /// When set, the root stands for a Go struct: asking it for a field it does not
+    /// have is an error (as in Go), not "no value" (as for a map).
+    root_struct: Option<Value>,
 }
 
 /// Renders `nodes` with `root` as both `.` and `$`. Errors are plain reasons.
-pub(crate) fn execute(nodes: &[Node], root: &Value) -> Result<String, String> {
+pub(crate) fn execute(
+    nodes: &[Node],
+    root: &Value,
+    root_is_struct: bool,
+) -> Result<String, String> {
     let mut ex = Exec {
         vars: vec![("$".to_string(), Some(root.clone()))],
         out: String::new(),
+        root_struct: root_is_struct.then(|| root.clone()),
     };
     ex.walk(&Some(root.clone()), nodes)?;
     Ok(ex.out)
@@ -235,6 +243,12 @@ impl Exec {
         };
         for f in &op.fields {
             v = match v {
+                Some(Value::Object(m))
+                    if !m.contains_key(f)
+                        && matches!(&self.root_struct, Some(Value::Object(r)) if *r == m) =>
+                {
+                    return Err(format!("can't evaluate field {f} in type struct"));
+                }
                 Some(Value::Object(mut m)) => m.remove(f),
                 None | Some(Value::Null) => None,
                 other => {

@@ -305,10 +305,6 @@ impl ImageDestination for DockerDestination {
         format!("docker://{}", self.reference)
     }
 
-    fn needs_digest_before_upload(&self) -> bool {
-        false
-    }
-
     async fn try_reuse_blob(
         &self,
         info: &BlobInfo,

@@ -1,0 +1,279 @@
+//! Copying one single-image manifest: its config and layers (concurrently, verified,
+//! recompressed where asked or needed), then the manifest itself, rewritten only when a
+//! descriptor or the format changed.
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::compress::recode;
+use super::convert::{self, ManifestFormat};
+use super::progress::Progress;
+use super::{CompressionFormat, CopyOptions};
+use crate::digest::{is_sha256, VerifyingReader};
+use crate::error::{Error, Result};
+use crate::manifest::media_types::{self as mt, Compression};
+use crate::manifest::{self, BlobRef, Manifest};
+use crate::transport::{BlobInfo, ImageDestination, ImageSource, LayerCompression};
+
+pub(super) struct Engine<'a> {
+    pub src: &'a dyn ImageSource,
+    pub dest: &'a dyn ImageDestination,
+    pub opts: &'a CopyOptions,
+    pub progress: &'a Progress,
+}
+
+/// A manifest as written to the destination.
+pub(super) struct Written {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: String,
+    /// Whether it differs from the source's bytes.
+    pub changed: bool,
+}
+
+/// What happens to one layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    from: Compression,
+    to: Compression,
+}
+
+impl Engine<'_> {
+    /// Copies the blobs of one image and returns its manifest as it must be written.
+    /// `instance` is the digest of this image in the source's index, if any.
+    pub async fn copy_one(
+        &self,
+        instance: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Written> {
+        let m = Manifest::parse(bytes, media_type)?;
+        if m.is_index() {
+            return Err(Error::Unsupported(format!(
+                "{}: an index inside an index is not supported",
+                self.src.describe()
+            )));
+        }
+        if mt::is_schema1(media_type) {
+            return self.copy_schema1(&m, bytes, media_type).await;
+        }
+        let format = convert::choose_format(
+            media_type,
+            self.opts.format,
+            &self.dest.supported_manifest_types(),
+        )?;
+        let source_format = ManifestFormat::of(media_type);
+        let config = m.config().ok_or_else(|| {
+            Error::invalid(format!("manifest of {} has no config", self.src.describe()))
+        })?;
+        let layers = m.layers();
+        let plans: Vec<Option<Plan>> =
+            layers.iter().map(|l| self.plan(l)).collect::<Result<_>>()?;
+        let format_changes = source_format != Some(format);
+        let recompresses = plans.iter().any(|p| matches!(p, Some(p) if p.from != p.to));
+        if self.opts.preserve_digests && (format_changes || recompresses) {
+            return Err(Error::invalid(format!(
+                "--preserve-digests: copying {} would change its manifest ({})",
+                self.src.describe(),
+                if format_changes {
+                    "format conversion"
+                } else {
+                    "layer recompression"
+                }
+            )));
+        }
+        let _ = instance;
+
+        let mut new_config = self.copy_blob(&config, None, "config").await?;
+        new_config.media_type = format.config_type().to_string();
+        let jobs = layers
+            .iter()
+            .cloned()
+            .zip(plans)
+            .map(|(l, plan)| async move {
+                let mut stored = match plan {
+                    // Foreign layers (with URLs) are not copied; the descriptor is kept.
+                    None => l.clone(),
+                    Some(p) => self.copy_blob(&l, Some(p), "blob").await?,
+                };
+                let compression = plan
+                    .map(|p| p.to)
+                    .or_else(|| convert::compression_of(&l.media_type))
+                    .unwrap_or(Compression::Gzip);
+                if convert::compression_of(&l.media_type).is_some() {
+                    stored.media_type =
+                        convert::layer_media_type(&l.media_type, format, compression)?;
+                }
+                Ok::<BlobRef, Error>(stored)
+            });
+        let new_layers: Vec<BlobRef> = futures_util::stream::iter(jobs)
+            .buffered(self.opts.parallel.max(1))
+            .try_collect()
+            .await?;
+
+        let same = !format_changes
+            && new_config.digest == config.digest
+            && new_layers.len() == layers.len()
+            && new_layers.iter().zip(&layers).all(|(a, b)| {
+                a.digest == b.digest && a.media_type == b.media_type && a.size == b.size
+            });
+        if same {
+            return Ok(Written {
+                bytes: bytes.to_vec(),
+                media_type: media_type.to_string(),
+                digest: manifest::sha256_digest(bytes),
+                changed: false,
+            });
+        }
+        let out = convert::write_manifest(format, &m, &new_config, &new_layers)?;
+        Ok(Written {
+            digest: manifest::sha256_digest(&out),
+            bytes: out,
+            media_type: format.manifest_type().to_string(),
+            changed: true,
+        })
+    }
+
+    /// Schema 1 images are copied as they are (no conversion yet).
+    async fn copy_schema1(&self, m: &Manifest, bytes: &[u8], media_type: &str) -> Result<Written> {
+        if matches!(self.opts.format, Some(f) if f != ManifestFormat::DockerV2S1) {
+            return Err(Error::Unsupported(
+                "converting Docker schema 1 images to another format is not implemented yet".into(),
+            ));
+        }
+        let supported = self.dest.supported_manifest_types();
+        if !supported.is_empty() && !supported.iter().any(|s| mt::is_schema1(s)) {
+            return Err(Error::Unsupported(format!(
+                "{} cannot store Docker schema 1 images, and converting them is not implemented yet",
+                self.dest.describe()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in m.layers() {
+            if seen.insert(l.digest.clone()) {
+                self.copy_blob(
+                    &l,
+                    Some(Plan {
+                        from: Compression::Gzip,
+                        to: Compression::Gzip,
+                    }),
+                    "blob",
+                )
+                .await?;
+            }
+        }
+        Ok(Written {
+            bytes: bytes.to_vec(),
+            media_type: media_type.to_string(),
+            digest: manifest::manifest_digest(bytes)?,
+            changed: false,
+        })
+    }
+
+    /// Decides a layer's compression; `None` for a layer that is not copied.
+    fn plan(&self, l: &BlobRef) -> Result<Option<Plan>> {
+        let nondist = mt::is_non_distributable_layer(&l.media_type);
+        if nondist && l.urls.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Ok(None);
+        }
+        let Some(from) = convert::compression_of(&l.media_type) else {
+            // Not a known layer type (an artifact's blob): copied as is.
+            return Ok(Some(Plan {
+                from: Compression::None,
+                to: Compression::None,
+            }));
+        };
+        let to = match (self.opts.compression, self.dest.desired_layer_compression()) {
+            (_, LayerCompression::Decompress) => Compression::None,
+            (Some(CompressionFormat::Gzip), _) => Compression::Gzip,
+            (Some(CompressionFormat::Zstd), _) => Compression::Zstd,
+            (None, LayerCompression::Compress) if from == Compression::None => Compression::Gzip,
+            _ => from,
+        };
+        Ok(Some(Plan { from, to }))
+    }
+
+    /// Copies one blob, verified, through `plan`'s recompression; reuses it when the
+    /// destination has it and no recompression is needed.
+    async fn copy_blob(&self, info: &BlobInfo, plan: Option<Plan>, kind: &str) -> Result<BlobInfo> {
+        if !is_sha256(&info.digest) {
+            return Err(Error::Unsupported(format!(
+                "blob {} uses a digest scry cannot verify (only sha256)",
+                info.digest
+            )));
+        }
+        let recode_to = plan.filter(|p| p.from != p.to);
+        if recode_to.is_none() {
+            let from = self.src.registry_location();
+            if let Some(mut found) = self.dest.try_reuse_blob(info, from.as_ref()).await? {
+                self.progress.blob_skipped(kind, &info.digest);
+                found.media_type = info.media_type.clone();
+                return Ok(found);
+            }
+        }
+        self.progress.blob_started(kind, &info.digest);
+        let what = format!("{kind} {}", info.digest);
+        let (stream, size) = self
+            .src
+            .blob(info)
+            .await
+            .map_err(|e| e.context(format!("reading {what}")))?;
+        let expected = if info.size >= 0 {
+            Some(info.size as u64)
+        } else {
+            size
+        };
+        let verified = Box::pin(VerifyingReader::new(
+            stream,
+            &info.digest,
+            expected,
+            what.clone(),
+        ));
+        let stored = match recode_to {
+            None => self.dest.put_blob(verified, info).await,
+            Some(p) => {
+                let level = self.opts.compression_level;
+                let stream = recode(verified, p.from, p.to, level);
+                let unknown = BlobInfo {
+                    digest: String::new(),
+                    size: -1,
+                    media_type: info.media_type.clone(),
+                    annotations: info.annotations.clone(),
+                    urls: None,
+                    empty_layer: false,
+                };
+                self.dest.put_blob(stream, &unknown).await
+            }
+        }
+        .map_err(|e| e.context(format!("copying {what} to {}", self.dest.describe())))?;
+        self.progress.blob_done(stored.size.max(0) as u64);
+        Ok(stored)
+    }
+
+    /// Writes the top manifest and, unless removed, the source's signatures.
+    pub async fn write_top(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        changed: bool,
+        instance: Option<&str>,
+    ) -> Result<()> {
+        let sigs = if self.opts.remove_signatures {
+            Vec::new()
+        } else {
+            self.src.signatures(instance).await?
+        };
+        if changed && !sigs.is_empty() {
+            return Err(Error::invalid(format!(
+                "copying would change the manifest and invalidate its {} signature(s); use --remove-signatures",
+                sigs.len()
+            )));
+        }
+        self.progress.line("Writing manifest to image destination");
+        self.dest.put_manifest(bytes, media_type, None).await?;
+        if !sigs.is_empty() {
+            self.progress.line("Storing signatures");
+            self.dest.put_signatures(&sigs, None).await?;
+        }
+        Ok(())
+    }
+}
