@@ -122,6 +122,20 @@ impl Default for CopyOptions {
     }
 }
 
+impl CopyOptions {
+    /// The asked format; zstd layers need OCI manifests (Docker's have no zstd type
+    /// other tools accept), so asking for zstd alone means OCI.
+    pub(crate) fn wanted_format(&self) -> Result<Option<ManifestFormat>> {
+        match (self.format, self.compression) {
+            (Some(f), Some(CompressionFormat::Zstd)) if f != ManifestFormat::Oci => Err(Error::invalid(
+                "zstd-compressed layers need OCI manifests: use --format oci (or no --format)",
+            )),
+            (None, Some(CompressionFormat::Zstd)) => Ok(Some(ManifestFormat::Oci)),
+            (f, _) => Ok(f),
+        }
+    }
+}
+
 /// What a copy did.
 #[derive(Debug, Clone)]
 pub struct CopyReport {
@@ -228,7 +242,7 @@ async fn copy_inner(
             instances.len()
         ));
     }
-    let format = match opts.format {
+    let format = match opts.wanted_format()? {
         Some(f) => f,
         None => convert::ManifestFormat::of(&top_type)
             .ok_or_else(|| Error::Unsupported(format!("copying indexes of type {top_type:?}")))?,

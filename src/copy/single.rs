@@ -58,7 +58,7 @@ impl Engine<'_> {
         }
         let format = convert::choose_format(
             media_type,
-            self.opts.format,
+            self.opts.wanted_format()?,
             &self.dest.supported_manifest_types(),
         )?;
         let source_format = ManifestFormat::of(media_type);
