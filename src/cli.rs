@@ -2,6 +2,7 @@
 //! `cli/`; every command turns its flags into library types and calls the library.
 
 mod copy;
+mod delete;
 mod inspect;
 mod list_tags;
 mod login;
@@ -55,8 +56,8 @@ enum Command {
     Logout(login::LogoutArgs),
     /// Copy an IMAGE-NAME from one location to another
     Copy(copy::CopyArgs),
-    /// Delete image IMAGE-NAME (not implemented yet)
-    Delete(NotYet),
+    /// Delete image IMAGE-NAME
+    Delete(delete::DeleteArgs),
     /// Synchronize one or more images from one location to another (not implemented yet)
     Sync(NotYet),
     /// Create a signature using local files (not implemented yet)
@@ -141,7 +142,7 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Login(a) => login::login(global, a).await,
         Command::Logout(a) => login::logout(global, a),
         Command::Copy(a) => copy::run(global, a).await,
-        Command::Delete(_) => not_yet("delete"),
+        Command::Delete(a) => delete::run(global, a).await,
         Command::Sync(_) => not_yet("sync"),
         Command::StandaloneSign(_) => not_yet("standalone-sign"),
         Command::StandaloneVerify(_) => not_yet("standalone-verify"),
