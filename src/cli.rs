@@ -55,7 +55,7 @@ enum Command {
     /// Logout of a container registry
     Logout(login::LogoutArgs),
     /// Copy an IMAGE-NAME from one location to another
-    Copy(copy::CopyArgs),
+    Copy(Box<copy::CopyArgs>),
     /// Delete image IMAGE-NAME
     Delete(delete::DeleteArgs),
     /// Synchronize one or more images from one location to another (not implemented yet)
@@ -141,7 +141,7 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         }
         Command::Login(a) => login::login(global, a).await,
         Command::Logout(a) => login::logout(global, a),
-        Command::Copy(a) => copy::run(global, a).await,
+        Command::Copy(a) => copy::run(global, *a).await,
         Command::Delete(a) => delete::run(global, a).await,
         Command::Sync(_) => not_yet("sync"),
         Command::StandaloneSign(_) => not_yet("standalone-sign"),
@@ -170,8 +170,20 @@ mod tests {
 
     #[test]
     fn go_style_booleans_need_equals() {
-        let c = Cli::try_parse_from(["scry", "inspect", "--tls-verify=false", "docker://a/b"]).unwrap();
-        let Some(Command::Inspect(_)) = c.command else { panic!("not inspect") };
-        assert!(Cli::try_parse_from(["scry", "copy", "--src-tls-verify=false", "--dcreds", "u:p", "a:b", "c:d"]).is_ok());
+        let c =
+            Cli::try_parse_from(["scry", "inspect", "--tls-verify=false", "docker://a/b"]).unwrap();
+        let Some(Command::Inspect(_)) = c.command else {
+            panic!("not inspect")
+        };
+        assert!(Cli::try_parse_from([
+            "scry",
+            "copy",
+            "--src-tls-verify=false",
+            "--dcreds",
+            "u:p",
+            "a:b",
+            "c:d"
+        ])
+        .is_ok());
     }
 }

@@ -127,9 +127,11 @@ impl CopyOptions {
     /// other tools accept), so asking for zstd alone means OCI.
     pub(crate) fn wanted_format(&self) -> Result<Option<ManifestFormat>> {
         match (self.format, self.compression) {
-            (Some(f), Some(CompressionFormat::Zstd)) if f != ManifestFormat::Oci => Err(Error::invalid(
-                "zstd-compressed layers need OCI manifests: use --format oci (or no --format)",
-            )),
+            (Some(f), Some(CompressionFormat::Zstd)) if f != ManifestFormat::Oci => {
+                Err(Error::invalid(
+                    "zstd-compressed layers need OCI manifests: use --format oci (or no --format)",
+                ))
+            }
             (None, Some(CompressionFormat::Zstd)) => Ok(Some(ManifestFormat::Oci)),
             (f, _) => Ok(f),
         }

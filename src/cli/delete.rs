@@ -20,7 +20,8 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(global: &GlobalOpts, a: DeleteArgs) -> Result<()> {
-    let name = ImageName::parse(&a.name).map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
+    let name = ImageName::parse(&a.name)
+        .map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
     match name {
         ImageName::Docker(reference) => {
             let reference = reference.with_default_tag();
@@ -32,13 +33,21 @@ pub async fn run(global: &GlobalOpts, a: DeleteArgs) -> Result<()> {
                 Some(d) => d.to_string(),
                 None => {
                     let head = client
-                        .head_manifest(repo, &reference.manifest_reference(), manifest::MANIFEST_ACCEPT)
+                        .head_manifest(
+                            repo,
+                            &reference.manifest_reference(),
+                            manifest::MANIFEST_ACCEPT,
+                        )
                         .await?;
                     match head.digest {
                         Some(d) => d,
                         None => {
                             let m = client
-                                .get_manifest(repo, &reference.manifest_reference(), manifest::MANIFEST_ACCEPT)
+                                .get_manifest(
+                                    repo,
+                                    &reference.manifest_reference(),
+                                    manifest::MANIFEST_ACCEPT,
+                                )
                                 .await?;
                             manifest::manifest_digest(&m.bytes)?
                         }

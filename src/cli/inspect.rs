@@ -66,14 +66,13 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
         return write_stdout(s.as_bytes());
     }
     let out = data.output(&img)?;
-    let mut text = match &a.format {
+    let text = match &a.format {
         Some(t) => {
             let value = serde_json::to_value(&out).map_err(|e| Error::other(e.to_string()))?;
             render_template(t, &value)?
         }
-        None => manifest::to_go_json_indent(&out),
+        None => manifest::to_go_json_indent(&out) + "\n",
     };
-    text.push('\n');
     write_stdout(text.as_bytes())
 }
 
@@ -160,6 +159,9 @@ mod tests {
             "2024-01-02 03:04:05 +0000 UTC\n"
         );
         assert!(render_template("{{.Nope}}", &v).is_err());
-        assert_eq!(render_template("{{.Labels.nope}}", &v).unwrap(), "<no value>\n");
+        assert_eq!(
+            render_template("{{.Labels.nope}}", &v).unwrap(),
+            "<no value>\n"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the harness plus every test module.
 
 mod auth_tests;
+mod copy_docker;
 mod fake;
 mod faults;
 mod harness;

@@ -1,0 +1,294 @@
+//! `scry copy` between registries (and faults on the way), checked with skopeo and with
+//! the registry's own answers.
+
+use sha2::{Digest, Sha256};
+
+use crate::fake::{Action, FakeServer};
+use crate::harness::{run, scry, shared_registry, skopeo, Fixtures, Registry};
+
+fn copy(args: &[&str]) -> crate::harness::CmdOutput {
+    let mut full = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
+    full.extend_from_slice(args);
+    run(scry().args(&full))
+}
+
+fn raw_manifest(reg: &Registry, name_ref: &str) -> Vec<u8> {
+    run(skopeo().args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &reg.docker_ref(name_ref),
+    ]))
+    .assert_success()
+    .stdout_bytes
+    .clone()
+}
+
+#[test]
+fn registry_to_registry_keeps_manifest_bytes_and_skips_existing_blobs() {
+    let (src, fx) = shared_registry();
+    let dst = Registry::plain();
+    let from = src.docker_ref("multilayer:latest");
+    let to = dst.docker_ref("copied/multilayer:v1");
+    let first = copy(&[&from, &to]);
+    first.assert_success();
+    assert!(
+        first
+            .stdout
+            .contains("Writing manifest to image destination"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        raw_manifest(&dst, "copied/multilayer:v1"),
+        fx.multilayer.image.manifest
+    );
+    // Every blob is in the destination with the right bytes.
+    let client = dst.client();
+    for l in &fx.multilayer.image.layers {
+        let got = client
+            .get_blob("copied/multilayer", &l.blob.digest)
+            .expect("layer present");
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&got))),
+            l.blob.digest
+        );
+    }
+    // Again: nothing to send.
+    let again = copy(&[&from, &to]);
+    again.assert_success();
+    assert_eq!(
+        again.stdout.matches("skipped: already exists").count(),
+        4,
+        "{}",
+        again.stdout
+    );
+    // skopeo reads what scry wrote and copies it onward.
+    let out = run(skopeo().args([
+        "copy",
+        "--src-tls-verify=false",
+        &to,
+        &format!("oci:{}/o:x", dst.dir().display()),
+    ]));
+    out.assert_success();
+}
+
+#[test]
+fn digestfile_and_cross_repository_mount() {
+    let (src, fx) = shared_registry();
+    let dst = Registry::plain();
+    fx.small.push(&dst);
+    let file = dst.dir().join("digest.txt");
+    let out = copy(&[
+        "--digestfile",
+        file.to_str().unwrap(),
+        &dst.docker_ref("small:latest"),
+        &dst.docker_ref("elsewhere/small:1"),
+    ]);
+    out.assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        fx.small.image.digest
+    );
+    // Same registry: layers are mounted, not sent again.
+    assert!(out.stdout.contains("skipped"), "{}", out.stdout);
+    let _ = src;
+}
+
+#[test]
+fn all_images_of_an_index_and_a_sparse_selection() {
+    let (src, fx) = shared_registry();
+    let dst = Registry::plain();
+    let from = src.docker_ref("multiarch:latest");
+    copy(&["--all", &from, &dst.docker_ref("m/all:1")]).assert_success();
+    assert_eq!(raw_manifest(&dst, "m/all:1"), fx.multiarch.index.manifest);
+    for child in &fx.multiarch.index.children {
+        assert_eq!(
+            raw_manifest(&dst, &format!("m/all@{}", child.digest)),
+            child.manifest
+        );
+    }
+
+    copy(&[
+        "--multi-arch",
+        "linux/amd64,linux/arm64",
+        &from,
+        &dst.docker_ref("m/some:1"),
+    ])
+    .assert_success();
+    let sparse: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&dst, "m/some:1")).unwrap();
+    let archs: Vec<&str> = sparse["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+
+    // Default: only this machine's image, stored as a plain manifest.
+    copy(&[
+        "--override-arch",
+        "arm64",
+        &from,
+        &dst.docker_ref("m/one:1"),
+    ])
+    .assert_success();
+    let one = raw_manifest(&dst, "m/one:1");
+    let arm = fx
+        .multiarch
+        .index
+        .children
+        .iter()
+        .find(|c| c.platform.architecture == "arm64")
+        .unwrap();
+    assert_eq!(one, arm.manifest);
+}
+
+#[test]
+fn format_conversion_and_zstd_are_accepted_by_registry_and_skopeo() {
+    let (src, _) = shared_registry();
+    let dst = Registry::plain();
+    copy(&[
+        "--format",
+        "v2s2",
+        &src.docker_ref("small:latest"),
+        &dst.docker_ref("conv/docker:1"),
+    ])
+    .assert_success();
+    let m: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&dst, "conv/docker:1")).unwrap();
+    assert_eq!(
+        m["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    copy(&[
+        "--format",
+        "oci",
+        &dst.docker_ref("conv/docker:1"),
+        &dst.docker_ref("conv/oci:1"),
+    ])
+    .assert_success();
+    let o: serde_json::Value = serde_json::from_slice(&raw_manifest(&dst, "conv/oci:1")).unwrap();
+    assert_eq!(o["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+
+    copy(&[
+        "--dest-compress-format",
+        "zstd",
+        &src.docker_ref("small:latest"),
+        &dst.docker_ref("conv/zstd:1"),
+    ])
+    .assert_success();
+    let z: serde_json::Value = serde_json::from_slice(&raw_manifest(&dst, "conv/zstd:1")).unwrap();
+    let layer = &z["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let blob = dst
+        .client()
+        .get_blob("conv/zstd", layer["digest"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+    for name in ["conv/docker:1", "conv/oci:1", "conv/zstd:1"] {
+        let out = run(skopeo().args([
+            "copy",
+            "--src-tls-verify=false",
+            &dst.docker_ref(name),
+            &format!(
+                "dir:{}/{}",
+                dst.dir().display(),
+                name.replace([':', '/'], "_")
+            ),
+        ]));
+        out.assert_success();
+    }
+}
+
+#[test]
+fn preserve_digests_with_conversion_is_refused_before_writing() {
+    let (src, _) = shared_registry();
+    let dst = Registry::plain();
+    let out = copy(&[
+        "--preserve-digests",
+        "--format",
+        "v2s2",
+        &src.docker_ref("small:latest"),
+        &dst.docker_ref("p/x:1"),
+    ]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("--preserve-digests"), "{}", out.stderr);
+    assert!(dst.client().catalog().is_empty());
+}
+
+#[test]
+fn missing_source_exits_2_and_writes_nothing() {
+    let (src, _) = shared_registry();
+    let dst = Registry::plain();
+    let out = copy(&[
+        &src.docker_ref("small:no-such-tag"),
+        &dst.docker_ref("x/y:1"),
+    ]);
+    out.assert_code(2);
+    assert!(dst.client().catalog().is_empty());
+}
+
+/// A source registry whose layer bytes do not match the manifest's digest.
+#[test]
+fn corrupt_blob_from_a_registry_fails_naming_it_and_tags_nothing() {
+    let fx = Fixtures::get();
+    let img = fx.small.image.clone();
+    let layer_digest = img.layers[0].blob.digest.clone();
+    let (manifest, mt) = (img.manifest.clone(), img.media_type.clone());
+    let config = img.config.clone();
+    let srv = FakeServer::start(move |r, _| {
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        if r.path.contains("/manifests/") {
+            return Action::with(200, &[("Content-Type", &mt)], manifest.clone());
+        }
+        if r.path.ends_with(&config.digest) {
+            return Action::with(200, &[], config.data.clone());
+        }
+        // Right length, wrong bytes.
+        let len = img.layers[0].blob.data.len();
+        Action::with(200, &[], vec![b'x'; len])
+    });
+    let dst = Registry::plain();
+    let out = copy(&[
+        &format!("docker://{}/small:latest", srv.host()),
+        &dst.docker_ref("bad/copy:1"),
+    ]);
+    out.assert_code(1);
+    // scry's verifier or the registry's own check (whichever sees the end first) fails it.
+    assert!(
+        out.stderr.contains(&layer_digest)
+            && (out.stderr.contains("digest mismatch") || out.stderr.contains("digest invalid")),
+        "{}",
+        out.stderr
+    );
+    assert!(dst.client().get_manifest("bad/copy", "1").is_none());
+    assert!(!dst.client().blob_exists("bad/copy", &layer_digest));
+}
+
+#[test]
+fn delete_removes_the_manifest() {
+    let fx = Fixtures::get();
+    let dst = Registry::plain();
+    fx.small.push(&dst);
+    let out = run(scry().args(["delete", "--tls-verify=false", &dst.docker_ref("small:1.0")]));
+    out.assert_success();
+    let after = run(scry().args([
+        "inspect",
+        "--tls-verify=false",
+        &dst.docker_ref("small:1.0"),
+    ]));
+    after.assert_code(2);
+    let missing = run(scry().args([
+        "delete",
+        "--tls-verify=false",
+        &dst.docker_ref("small:nope"),
+    ]));
+    missing.assert_code(2);
+}
