@@ -336,3 +336,27 @@ fn credential_flag_combinations_follow_skopeo() {
         }
     }
 }
+
+#[test]
+fn certs_d_in_the_user_config_is_used_without_cert_dir() {
+    let reg = Registry::builder().tls(Tls::CaSigned).start();
+    let fx = crate::harness::Fixtures::get();
+    fx.small.push(&reg);
+    let home = crate::harness::Home::new();
+    let dir = home
+        .path()
+        .join(".config/containers/certs.d")
+        .join(reg.url());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(reg.ca_cert_path(), dir.join("ca.crt")).unwrap();
+    let mut cmd = crate::harness::scry();
+    home.apply(&mut cmd);
+    let out = crate::harness::run(cmd.args(["inspect", "--raw", &reg.docker_ref("small:latest")]));
+    out.assert_success();
+    assert_eq!(out.stdout_bytes, fx.small.image.manifest);
+    // Without it, the same command fails on the certificate.
+    let mut bare = crate::harness::scry();
+    crate::harness::Home::new().apply(&mut bare);
+    crate::harness::run(bare.args(["inspect", "--raw", &reg.docker_ref("small:latest")]))
+        .assert_code(1);
+}

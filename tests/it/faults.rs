@@ -225,3 +225,90 @@ fn missing_manifest_exits_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("manifest unknown"), "{err}");
 }
+
+/// A blob redirected to another host gets no credentials there.
+#[test]
+fn redirected_blob_gets_no_credentials() {
+    let (m, c) = image();
+    let cd = sha(&c);
+    let cdn = {
+        let c = c.clone();
+        FakeServer::start(move |_, _| Action::with(200, &[], c.clone()))
+    };
+    let cdn_host = cdn.host();
+    let srv = FakeServer::start(move |r, _| {
+        if r.path == "/v2/" {
+            if r.headers.contains_key("authorization") {
+                return Action::json(200, "{}");
+            }
+            return Action::with(
+                401,
+                &[("WWW-Authenticate", r#"Basic realm="fake""#)],
+                Vec::new(),
+            );
+        }
+        if r.path.ends_with("/manifests/1") {
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
+        }
+        if r.path.ends_with(&cd) {
+            let to = format!("http://{cdn_host}/blob?sig=abc");
+            return Action::with(307, &[("Location", &to)], Vec::new());
+        }
+        Action::json(404, "{}")
+    });
+    let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags", "--creds", "alice:secret"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("amd64"));
+    let at_cdn = cdn.requests();
+    assert_eq!(at_cdn.len(), 1);
+    assert!(
+        !at_cdn[0].headers.contains_key("authorization"),
+        "credentials leaked to the redirect target"
+    );
+    assert!(srv
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/manifests/1"))
+        .all(|r| r.headers.contains_key("authorization")));
+}
+
+/// Tag lists follow `Link` pagination to the end.
+#[test]
+fn tag_list_follows_link_pagination() {
+    let srv = FakeServer::start(|r, _| {
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        match r.query.as_str() {
+            "" => Action::with(
+                200,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Link", r#"</v2/app/tags/list?last=b&n=2>; rel="next""#),
+                ],
+                br#"{"name":"app","tags":["a","b"]}"#.to_vec(),
+            ),
+            "last=b&n=2" => Action::with(
+                200,
+                &[
+                    ("Content-Type", "application/json"),
+                    (
+                        "Link",
+                        r#"<http://ignored.example/v2/app/tags/list?last=d&n=2>; rel="next""#,
+                    ),
+                ],
+                br#"{"name":"app","tags":["c","d"]}"#.to_vec(),
+            ),
+            _ => Action::json(200, r#"{"name":"app","tags":["e"]}"#),
+        }
+    });
+    let out = run(scry().args([
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/app", srv.host()),
+    ]));
+    out.assert_success();
+    let v = out.json();
+    assert_eq!(v["Tags"], serde_json::json!(["a", "b", "c", "d", "e"]));
+    assert_eq!(srv.count("/tags/list"), 3);
+}
