@@ -243,6 +243,13 @@ impl OciArchiveDestination {
         })
     }
 
+    /// As [`OciDestination::with_layer_compression`] (default: compress).
+    pub fn with_layer_compression(mut self, compression: LayerCompression) -> Self {
+        let inner = self.inner.take().expect("present until commit");
+        self.inner = Some(inner.with_layer_compression(compression));
+        self
+    }
+
     fn inner(&self) -> &OciDestination {
         self.inner.as_ref().expect("present until commit")
     }

@@ -12,7 +12,9 @@ use super::{describe_name, index, Layout, REF_NAME_ANNOTATION};
 use crate::error::{Error, Result, ResultExt};
 use crate::manifest::{self, media_types};
 use crate::transport::localfs;
-use crate::transport::{BlobInfo, BlobStream, ImageDestination, RepoLocation};
+use crate::transport::{
+    BlobInfo, BlobStream, ImageDestination, LayerCompression, RepoLocation,
+};
 
 #[derive(Default)]
 struct State {
@@ -27,6 +29,7 @@ pub struct OciDestination {
     layout: Layout,
     reference: Option<String>,
     describe: String,
+    compression: LayerCompression,
     state: Mutex<State>,
 }
 
@@ -61,12 +64,20 @@ impl OciDestination {
             layout,
             reference,
             describe,
+            compression: LayerCompression::Compress,
             state: Mutex::new(State::default()),
         };
         dest.prepare()
             .await
             .map_err(|e| e.context(format!("opening {}", dest.describe)))?;
         Ok(dest)
+    }
+
+    /// Layers are compressed by default, as skopeo does for OCI layouts;
+    /// `Preserve` is skopeo's `--dest-oci-accept-uncompressed-layers`.
+    pub fn with_layer_compression(mut self, compression: LayerCompression) -> Self {
+        self.compression = compression;
+        self
     }
 
     async fn prepare(&self) -> Result<()> {
@@ -82,6 +93,9 @@ impl OciDestination {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::from(e).context(dir.display().to_string())),
         }
+        tokio::fs::create_dir_all(dir)
+            .await
+            .context(|| format!("creating {}", dir.display()))?;
         let sha_dir = self.layout.blob_dir.join("sha256");
         tokio::fs::create_dir_all(&sha_dir)
             .await
@@ -119,6 +133,10 @@ impl ImageDestination for OciDestination {
             media_types::OCI_MANIFEST.to_string(),
             media_types::OCI_INDEX.to_string(),
         ]
+    }
+
+    fn desired_layer_compression(&self) -> LayerCompression {
+        self.compression
     }
 
     async fn try_reuse_blob(
