@@ -364,7 +364,7 @@ fn append_tree<W: io::Write>(b: &mut tar::Builder<W>, root: &Path, rel: &Path) -
         let full = root.join(&child_rel);
         let md = fs::symlink_metadata(&full).context(|| full.display().to_string())?;
         if md.is_dir() {
-            b.append_dir(&child_rel, &full)
+            append_dir_entry(b, &child_rel)
                 .context(|| format!("archiving {}", full.display()))?;
             append_tree(b, root, &child_rel)?;
         } else if md.is_file() {
@@ -374,6 +374,26 @@ fn append_tree<W: io::Write>(b: &mut tar::Builder<W>, root: &Path, rel: &Path) -
     }
     Ok(())
 }
+
+/// A directory entry named `rel/` (with the trailing slash other tar writers use).
+fn append_dir_entry<W: io::Write>(b: &mut tar::Builder<W>, rel: &Path) -> io::Result<()> {
+    let name = format!("{}/", rel.display());
+    let mut h = tar::Header::new_ustar();
+    if name.len() > h.as_old().name.len() {
+        return Err(io::Error::other(format!("directory name {name:?} is too long")));
+    }
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    // The same fixed time the deterministic file entries carry.
+    h.set_mtime(DETERMINISTIC_MTIME);
+    h.set_cksum();
+    b.append(&h, io::empty())
+}
+
+/// What `tar::HeaderMode::Deterministic` writes as every file's mtime.
+const DETERMINISTIC_MTIME: u64 = 1153704088;
 
 impl Drop for OciArchiveDestination {
     fn drop(&mut self) {
