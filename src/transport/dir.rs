@@ -241,8 +241,7 @@ impl DirDestination {
                     target.display()
                 )));
             }
-            exchange(&staging, &target)
-                .context(|| format!("replacing {}", target.display()))?;
+            exchange(&staging, &target).context(|| format!("replacing {}", target.display()))?;
             // `staging` now holds the previous contents; the new image is in place.
             if let Err(e) = std::fs::remove_dir_all(&staging) {
                 tracing::warn!("removing the previous {}: {e}", staging.display());

@@ -38,8 +38,10 @@ pub(crate) async fn create_unique_dir(parent: &Path, prefix: &str) -> Result<Pat
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(Error::from(e)
-                    .context(format!("creating a temporary directory in {}", parent.display())))
+                return Err(Error::from(e).context(format!(
+                    "creating a temporary directory in {}",
+                    parent.display()
+                )))
             }
         }
     }
@@ -229,9 +231,7 @@ pub(crate) async fn file_size(path: &Path) -> Result<Option<u64>> {
 pub(crate) fn cleanup_in_drop(f: impl FnOnce()) {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
 }

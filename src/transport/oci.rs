@@ -183,12 +183,10 @@ impl ImageSource for OciSource {
 
     async fn manifest(&self, instance: Option<&str>) -> Result<(Bytes, String)> {
         let digest = instance.unwrap_or(&self.top.digest);
-        let bytes = self.read_manifest_blob(digest).await.map_err(|e| {
-            e.context(format!(
-                "reading manifest {digest} of {}",
-                self.describe
-            ))
-        })?;
+        let bytes = self
+            .read_manifest_blob(digest)
+            .await
+            .map_err(|e| e.context(format!("reading manifest {digest} of {}", self.describe)))?;
         let declared = if instance.is_none() {
             self.top.media_type.clone()
         } else {

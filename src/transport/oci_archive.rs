@@ -153,8 +153,8 @@ fn extract(archive: &Path, into: &Path) -> Result<()> {
                     return Err(Error::invalid(format!("{} is not a file", described())));
                 }
                 prepare_file(&dest)?;
-                let mut out = fs::File::create(&dest)
-                    .context(|| format!("extracting {}", described()))?;
+                let mut out =
+                    fs::File::create(&dest).context(|| format!("extracting {}", described()))?;
                 io::copy(&mut entry, &mut out).map_err(bad)?;
             }
             tar::EntryType::Link => {
@@ -231,6 +231,24 @@ impl OciArchiveDestination {
                 )));
             }
         }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        match tokio::fs::metadata(parent).await {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "opening {describe}: {} is not a directory",
+                    parent.display()
+                )))
+            }
+            Err(e) => {
+                return Err(Error::from(e)
+                    .context(parent.display().to_string())
+                    .context(format!("opening {describe}")))
+            }
+        }
         let dir = TempDir::create(tmpdir)
             .await
             .map_err(|e| e.context(format!("opening {describe}")))?;
@@ -287,9 +305,7 @@ impl ImageDestination for OciArchiveDestination {
         media_type: &str,
         instance: Option<&str>,
     ) -> Result<()> {
-        self.inner()
-            .put_manifest(bytes, media_type, instance)
-            .await
+        self.inner().put_manifest(bytes, media_type, instance).await
     }
 
     async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&str>) -> Result<()> {
@@ -364,8 +380,7 @@ fn append_tree<W: io::Write>(b: &mut tar::Builder<W>, root: &Path, rel: &Path) -
         let full = root.join(&child_rel);
         let md = fs::symlink_metadata(&full).context(|| full.display().to_string())?;
         if md.is_dir() {
-            append_dir_entry(b, &child_rel)
-                .context(|| format!("archiving {}", full.display()))?;
+            append_dir_entry(b, &child_rel).context(|| format!("archiving {}", full.display()))?;
             append_tree(b, root, &child_rel)?;
         } else if md.is_file() {
             b.append_path_with_name(&full, &child_rel)
@@ -380,7 +395,9 @@ fn append_dir_entry<W: io::Write>(b: &mut tar::Builder<W>, rel: &Path) -> io::Re
     let name = format!("{}/", rel.display());
     let mut h = tar::Header::new_ustar();
     if name.len() > h.as_old().name.len() {
-        return Err(io::Error::other(format!("directory name {name:?} is too long")));
+        return Err(io::Error::other(format!(
+            "directory name {name:?} is too long"
+        )));
     }
     h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
     h.set_entry_type(tar::EntryType::Directory);

@@ -84,9 +84,7 @@ pub fn image_for(seed: &str, arch: &str) -> TestImage {
         blob(shared, media_types::OCI_LAYER_TAR),
         blob(own, media_types::OCI_LAYER_GZIP),
     ];
-    let desc = |b: &Blob| {
-        serde_json::json!({"mediaType": b.info.media_type, "digest": b.info.digest, "size": b.info.size})
-    };
+    let desc = |b: &Blob| serde_json::json!({"mediaType": b.info.media_type, "digest": b.info.digest, "size": b.info.size});
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_types::OCI_MANIFEST,
@@ -172,9 +170,9 @@ pub fn failing(b: &Blob) -> BlobStream {
         Ok(half),
         Err(std::io::Error::other("connection reset by peer")),
     ];
-    Box::pin(tokio_util::io::StreamReader::new(futures_util::stream::iter(
-        items,
-    )))
+    Box::pin(tokio_util::io::StreamReader::new(
+        futures_util::stream::iter(items),
+    ))
 }
 
 /// Writes `img`'s blobs (skipping those the destination already has) and its manifest

@@ -135,7 +135,11 @@ async fn unknown_digest_is_computed_and_names_the_file() {
     assert_eq!(stored.digest, layer.info.digest);
     assert_eq!(stored.size, layer.info.size);
     assert_eq!(
-        d.try_reuse_blob(&layer.info, None).await.unwrap().unwrap().size,
+        d.try_reuse_blob(&layer.info, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .size,
         layer.info.size
     );
 }
@@ -245,7 +249,10 @@ async fn oversized_manifest_is_refused() {
     .unwrap();
     let src = DirSource::open(tmp.path()).await.unwrap();
     let e = src.manifest(None).await.unwrap_err();
-    assert!(e.to_string().contains("exceeded maximum allowed size"), "{e}");
+    assert!(
+        e.to_string().contains("exceeded maximum allowed size"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -12,9 +12,7 @@ use super::{describe_name, index, Layout, REF_NAME_ANNOTATION};
 use crate::error::{Error, Result, ResultExt};
 use crate::manifest::{self, media_types};
 use crate::transport::localfs;
-use crate::transport::{
-    BlobInfo, BlobStream, ImageDestination, LayerCompression, RepoLocation,
-};
+use crate::transport::{BlobInfo, BlobStream, ImageDestination, LayerCompression, RepoLocation};
 
 #[derive(Default)]
 struct State {

@@ -354,7 +354,10 @@ fn collect_garbage(layout: &Layout, doc: &IndexDoc, dropped: &[Value]) {
     let mut keep = HashSet::new();
     for e in doc.entries() {
         if let Err(err) = walk(layout, field(e, "digest"), field(e, "mediaType"), &mut keep) {
-            tracing::warn!("not removing unused blobs of {}: {err}", layout.dir.display());
+            tracing::warn!(
+                "not removing unused blobs of {}: {err}",
+                layout.dir.display()
+            );
             return;
         }
     }

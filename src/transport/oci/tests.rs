@@ -119,11 +119,17 @@ async fn choosing_among_several_images() {
     assert!(e.to_string().contains("@3"), "{e}");
 
     assert_eq!(
-        source(&path, Some("b"), None).await.unwrap().manifest_digest(),
+        source(&path, Some("b"), None)
+            .await
+            .unwrap()
+            .manifest_digest(),
         b.digest
     );
     assert_eq!(
-        source(&path, None, Some(2)).await.unwrap().manifest_digest(),
+        source(&path, None, Some(2))
+            .await
+            .unwrap()
+            .manifest_digest(),
         c.digest
     );
 
@@ -321,7 +327,10 @@ async fn skopeo_reads_what_oci_writes_and_the_reverse() {
     let files = tree(&dir);
     assert_eq!(files["manifest.json"], idx.manifest);
     for img in &idx.images {
-        assert_eq!(files[&format!("{}.manifest.json", &img.digest[7..])], img.manifest);
+        assert_eq!(
+            files[&format!("{}.manifest.json", &img.digest[7..])],
+            img.manifest
+        );
         for b in img.blobs() {
             assert_eq!(files[&b.info.digest[7..]], b.bytes);
         }

@@ -111,8 +111,11 @@ async fn dropped_or_failed_destination_leaves_nothing() {
     assert!(names(staging.path()).is_empty());
 }
 
+/// Name, type, link target, content.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
 /// A tar with entries written byte for byte (the tar crate refuses to build these).
-fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+fn raw_tar(entries: &[RawEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, kind, link, content) in entries {
         let mut h = tar::Header::new_old();
@@ -134,8 +137,12 @@ fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
 async fn hostile_archives_are_refused_without_writing_outside() {
     use tar::EntryType::*;
     let tmp = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[(&str, tar::EntryType, &str, &[u8])], &str)] = &[
-        ("parent", &[("../x", Regular, "", b"evil")], "points outside"),
+    let cases: &[(&str, &[RawEntry], &str)] = &[
+        (
+            "parent",
+            &[("../x", Regular, "", b"evil")],
+            "points outside",
+        ),
         (
             "nested-parent",
             &[("blobs/../../x", Regular, "", b"evil")],
@@ -144,7 +151,10 @@ async fn hostile_archives_are_refused_without_writing_outside() {
         ("absolute", &[("/tmp/x", Regular, "", b"evil")], "absolute"),
         (
             "symlink",
-            &[("blobs", Symlink, "/etc", b""), ("blobs/x", Regular, "", b"e")],
+            &[
+                ("blobs", Symlink, "/etc", b""),
+                ("blobs/x", Regular, "", b"e"),
+            ],
             "unsupported type",
         ),
         (
@@ -212,6 +222,18 @@ async fn accepts_gnu_tar_of_a_layout_with_dot_prefixes_and_hard_links() {
         .await
         .unwrap();
     check_image(&src, &img, None).await;
+}
+
+#[tokio::test]
+async fn destination_in_a_missing_directory_fails_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("no/such/x.tar");
+    let e = OciArchiveDestination::new(&path, None, Some(tmp.path()))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("no/such"), "{e}");
+    assert!(names(tmp.path()).is_empty());
 }
 
 #[tokio::test]
