@@ -4,7 +4,13 @@
 //! transports is closed ([`crate::reference::ImageName`]); [`open_source`] and
 //! [`open_destination`] match on it. The copy engine never names a transport.
 
+pub mod dir;
 pub mod docker;
+mod localfs;
+pub mod oci;
+pub mod oci_archive;
+#[cfg(test)]
+mod testutil;
 
 use std::ops::Range;
 use std::pin::Pin;

@@ -1,0 +1,251 @@
+//! File-system plumbing shared by the local transports (`dir:`, `oci:`, `oci-archive:`):
+//! unique temporary names, streaming a blob into a temporary file while hashing it,
+//! size-limited reads, ranged reads, and cleanup from `Drop`.
+//!
+//! Invariant: a file written here only gets its final (digest) name after the bytes
+//! were hashed to that digest and flushed to disk; on any failure the temporary file
+//! is removed before the error is returned.
+
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::digest::VerifyingReader;
+use crate::error::{Error, Result, ResultExt};
+use crate::transport::{BlobInfo, BlobStream};
+
+/// A name part that no other writer (thread or process) picks at the same time.
+pub(crate) fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{n:x}-{nanos:x}", std::process::id())
+}
+
+/// Creates a new directory `parent/PREFIX-UNIQUE` (mode per umask) and returns it.
+pub(crate) async fn create_unique_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
+    for _ in 0..16 {
+        let p = parent.join(format!("{prefix}{}", unique_suffix()));
+        match tokio::fs::create_dir(&p).await {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::from(e).context(format!(
+                    "creating a temporary directory in {}",
+                    parent.display()
+                )))
+            }
+        }
+    }
+    Err(Error::other(format!(
+        "creating a temporary directory in {}: no free name",
+        parent.display()
+    )))
+}
+
+/// The hex part of a validated digest (`sha256:HEX` → `HEX`): safe as a file name.
+pub(crate) fn digest_hex(digest: &str) -> Result<&str> {
+    crate::manifest::validate_digest(digest)?;
+    Ok(digest.split_once(':').map(|(_, h)| h).unwrap_or(digest))
+}
+
+/// A blob written to a temporary file, hashed, and flushed; not yet at its final name.
+pub(crate) struct StagedBlob {
+    pub temp: PathBuf,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl StagedBlob {
+    /// Moves the file to `dest` (replacing a file already there: same digest, same bytes).
+    pub async fn persist(self, dest: &Path) -> Result<()> {
+        if let Err(e) = tokio::fs::rename(&self.temp, dest).await {
+            let _ = tokio::fs::remove_file(&self.temp).await;
+            return Err(Error::from(e).context(format!("storing {}", dest.display())));
+        }
+        Ok(())
+    }
+
+    /// Removes the temporary file.
+    pub async fn discard(self) {
+        let _ = tokio::fs::remove_file(&self.temp).await;
+    }
+}
+
+/// Streams `stream` into a new temporary file in `dir`, hashing it. When `info.digest`
+/// is a sha256 digest the bytes must match it (and `info.size` when not -1); otherwise
+/// the digest is computed. `what` names the blob in errors. On failure nothing remains.
+pub(crate) async fn stage_blob(
+    dir: &Path,
+    stream: BlobStream,
+    info: &BlobInfo,
+    what: &str,
+) -> Result<StagedBlob> {
+    let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
+    let result = write_verified(&temp, stream, info, what).await;
+    match result {
+        Ok((digest, size)) => Ok(StagedBlob { temp, digest, size }),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_verified(
+    temp: &Path,
+    stream: BlobStream,
+    info: &BlobInfo,
+    what: &str,
+) -> Result<(String, u64)> {
+    let size = u64::try_from(info.size).ok();
+    let mut reader = if crate::digest::is_sha256(&info.digest) {
+        VerifyingReader::new(stream, &info.digest, size, what)
+    } else {
+        VerifyingReader::digesting(stream)
+    };
+    let tally = reader.tally();
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .await
+        .context(|| format!("creating {}", temp.display()))?;
+    if let Err(e) = tokio::io::copy(&mut reader, &mut file).await {
+        // Verification failures already name the blob; write failures name the file.
+        return Err(if e.kind() == io::ErrorKind::InvalidData {
+            Error::from(e)
+        } else {
+            Error::from(e).context(format!("writing {what} to {}", temp.display()))
+        });
+    }
+    file.flush()
+        .await
+        .context(|| format!("writing {}", temp.display()))?;
+    file.sync_all()
+        .await
+        .context(|| format!("flushing {}", temp.display()))?;
+    drop(file);
+    let (digest, written) = tally
+        .get()
+        .ok_or_else(|| Error::other(format!("writing {what}: the stream ended early")))?;
+    Ok((digest, written))
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory.
+pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
+    let res = async {
+        let mut f = tokio::fs::File::create(&temp).await?;
+        f.write_all(bytes).await?;
+        f.sync_all().await?;
+        drop(f);
+        tokio::fs::rename(&temp, dest).await
+    }
+    .await;
+    if let Err(e) = res {
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(Error::from(e).context(format!("writing {}", dest.display())));
+    }
+    Ok(())
+}
+
+/// Reads a whole file of at most `limit` bytes (manifests, index.json).
+pub(crate) async fn read_limited(path: &Path, limit: usize) -> Result<Bytes> {
+    let f = tokio::fs::File::open(path)
+        .await
+        .context(|| path.display().to_string())?;
+    let mut buf = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .await
+        .context(|| format!("reading {}", path.display()))?;
+    if buf.len() > limit {
+        return Err(Error::invalid(format!(
+            "{}: exceeded maximum allowed size of {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Opens a blob file for streaming, with its length.
+pub(crate) async fn open_blob(path: &Path) -> Result<(BlobStream, Option<u64>)> {
+    let f = tokio::fs::File::open(path)
+        .await
+        .context(|| path.display().to_string())?;
+    let len = f
+        .metadata()
+        .await
+        .context(|| path.display().to_string())?
+        .len();
+    Ok((Box::pin(f), Some(len)))
+}
+
+/// Bytes `range` of a blob file; a range past the end is an error.
+pub(crate) async fn open_blob_range(path: &Path, range: Range<u64>) -> Result<BlobStream> {
+    let mut f = tokio::fs::File::open(path)
+        .await
+        .context(|| path.display().to_string())?;
+    let len = f
+        .metadata()
+        .await
+        .context(|| path.display().to_string())?
+        .len();
+    if range.start > range.end || range.end > len {
+        return Err(Error::invalid(format!(
+            "{}: range {}..{} outside the blob's {len} bytes",
+            path.display(),
+            range.start,
+            range.end
+        )));
+    }
+    f.seek(io::SeekFrom::Start(range.start))
+        .await
+        .context(|| path.display().to_string())?;
+    Ok(Box::pin(f.take(range.end - range.start)))
+}
+
+/// Size of an existing regular file, `None` when it does not exist.
+pub(crate) async fn file_size(path: &Path) -> Result<Option<u64>> {
+    match tokio::fs::metadata(path).await {
+        Ok(m) if m.is_file() => Ok(Some(m.len())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::from(e).context(path.display().to_string())),
+    }
+}
+
+/// Runs blocking cleanup from a `Drop` impl: inside a multi-threaded runtime the
+/// worker is handed off first; elsewhere it runs directly (it is short and must not be
+/// skipped, which a task spawned during runtime shutdown could be).
+pub(crate) fn cleanup_in_drop(f: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Runs `f` on the blocking pool; its error gets no extra context.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::other(format!("file operation aborted: {e}")))?
+}
+
+/// fsyncs a directory so renames inside it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
