@@ -11,6 +11,8 @@ use std::task::{Context, Poll};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::error::Error;
+
 /// The outcome of a stream: its digest and length, known once it ended.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
@@ -124,10 +126,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
                     if this.read > size {
                         // An error must not come with bytes: take them back.
                         buf.set_filled(before);
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("{}: more than the expected {size} bytes", this.what),
-                        )));
+                        return Poll::Ready(Err(Error::DigestMismatch {
+                            what: this.what.clone(),
+                            expected: format!("{size} bytes"),
+                            actual: "more".into(),
+                        }
+                        .into_io()));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -169,7 +173,8 @@ mod tests {
         let mut r = VerifyingReader::new(&data[..], &sha(b"other"), None, "blob y");
         let mut out = Vec::new();
         let e = r.read_to_end(&mut out).await.unwrap_err();
-        assert!(e.to_string().contains("blob y: digest mismatch"), "{e}");
+        assert!(e.to_string().contains("digest mismatch for blob y"), "{e}");
+        assert_eq!(Error::from(e).kind(), crate::ErrorKind::DigestMismatch);
         assert_eq!(r.tally().get(), None);
     }
 
@@ -185,6 +190,6 @@ mod tests {
         );
         let mut r = VerifyingReader::new(&data[..], &sha(data), Some(6), "blob z");
         let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
-        assert!(e.to_string().contains("size mismatch"), "{e}");
+        assert!(e.to_string().contains("expected 6 bytes, got 5 bytes"), "{e}");
     }
 }

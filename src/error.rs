@@ -45,7 +45,7 @@ pub enum Error {
     #[error("{0}")]
     Network(String),
     #[error("{0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("{0}")]
     Other(String),
     /// What was being done when `source` happened.
@@ -60,6 +60,28 @@ impl fmt::Debug for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error that carries a scry error (as digest-checking streams produce) becomes
+/// that error again, so its kind survives a trip through `std::io`.
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Ok(inner) = e.into_inner().expect("checked above").downcast::<Error>() {
+                return *inner;
+            }
+            unreachable!("checked above");
+        }
+        Error::Io(e)
+    }
+}
+
+impl Error {
+    /// Wraps this error in an `io::Error` (kind `InvalidData`) for streams; converting
+    /// back with `From` restores it.
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, self)
+    }
+}
 
 impl Error {
     pub fn kind(&self) -> ErrorKind {

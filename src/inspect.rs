@@ -1,12 +1,24 @@
-//! Gathering what `inspect` reports about a `docker://` image: manifest, the platform's
-//! instance, config and tags, fetched with as few round trips as possible (config and tag
-//! list concurrently).
+//! Gathering what `inspect` reports about an image from any transport: manifest, the
+//! platform's instance, config and (for registries) tags, with few round trips — the
+//! config and the tag list are fetched concurrently.
 
-use bytes::Bytes;
+use std::future::Future;
 
-use crate::error::{ErrorKind, Result};
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+
+use crate::digest::VerifyingReader;
+use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, InspectOutput, Manifest, PlatformChoice};
-use crate::transport::docker::{DockerImage, RawManifest};
+use crate::transport::ImageSource;
+
+/// A manifest with its digest and media type.
+#[derive(Clone, Debug)]
+pub struct RawManifest {
+    pub bytes: Bytes,
+    pub media_type: String,
+    pub digest: String,
+}
 
 /// Everything `inspect` may print.
 pub struct Inspected {
@@ -16,24 +28,45 @@ pub struct Inspected {
     pub image: RawManifest,
     pub manifest: Manifest,
     pub config: Option<Bytes>,
-    /// `None` when not asked for or when the registry refuses the list.
+    /// `None` when not asked for, not a registry, or refused by the registry.
     pub tags: Option<Vec<String>>,
 }
 
-/// Fetches what inspect needs. `want_config` is false for `--raw` without `--config`.
-pub async fn gather(
-    img: &DockerImage,
-    platform: &PlatformChoice,
-    want_tags: bool,
-) -> Result<Inspected> {
-    let top = img.manifest(None).await?;
-    let image = img.resolve_platform(&top, platform).await?;
-    let manifest = image.parse()?;
-    let (config, tags) = tokio::join!(img.config(&manifest), async {
-        if want_tags {
-            Some(img.tags().await)
-        } else {
-            None
+/// The top manifest of `src`.
+pub async fn top_manifest(src: &dyn ImageSource) -> Result<RawManifest> {
+    let (bytes, media_type) = src.manifest(None).await?;
+    let digest = manifest::manifest_digest(&bytes)?;
+    Ok(RawManifest {
+        bytes,
+        media_type,
+        digest,
+    })
+}
+
+/// Fetches what inspect needs; `tags` lists the repository's tags (registries only).
+pub async fn gather<F>(src: &dyn ImageSource, platform: &PlatformChoice, tags: Option<F>) -> Result<Inspected>
+where
+    F: Future<Output = Result<Vec<String>>>,
+{
+    let top = top_manifest(src).await?;
+    let parsed = Manifest::parse(&top.bytes, &top.media_type)?;
+    let image = if parsed.is_index() {
+        let digest = manifest::choose_instance(&parsed, platform)
+            .map_err(|e| e.context("Error parsing manifest for image: choosing image instance"))?;
+        let (bytes, media_type) = src.manifest(Some(&digest)).await?;
+        RawManifest {
+            bytes,
+            media_type,
+            digest,
+        }
+    } else {
+        top.clone()
+    };
+    let manifest = Manifest::parse(&image.bytes, &image.media_type)?;
+    let (config, tags) = tokio::join!(read_config(src, &manifest), async {
+        match tags {
+            Some(f) => Some(f.await),
+            None => None,
         }
     });
     let config = config?;
@@ -44,7 +77,7 @@ pub async fn gather(
             tracing::warn!("registry disallows tag list retrieval; skipping: {e}");
             None
         }
-        Some(Err(e)) => return Err(e.context("determining repository tags")),
+        Some(Err(e)) => return Err(e.context("Error determining repository tags")),
     };
     Ok(Inspected {
         top,
@@ -55,17 +88,44 @@ pub async fn gather(
     })
 }
 
+/// The config blob of a single-image manifest, verified, at most
+/// [`manifest::MAX_CONFIG_SIZE`] bytes.
+pub async fn read_config(src: &dyn ImageSource, m: &Manifest) -> Result<Option<Bytes>> {
+    let Some(cfg) = m.config() else {
+        return Ok(None);
+    };
+    if cfg.size > manifest::MAX_CONFIG_SIZE as i64 {
+        return Err(Error::invalid(format!(
+            "config {} is {} bytes, more than the limit of {}",
+            cfg.digest,
+            cfg.size,
+            manifest::MAX_CONFIG_SIZE
+        )));
+    }
+    let (stream, _) = src.blob(&cfg).await?;
+    let expected = (cfg.size >= 0).then_some(cfg.size as u64);
+    let what = format!("config {} of {}", cfg.digest, src.describe());
+    let mut verified = VerifyingReader::new(stream, &cfg.digest, expected, what.clone())
+        .take(manifest::MAX_CONFIG_SIZE as u64 + 1);
+    let mut buf = Vec::new();
+    verified
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| Error::from(e).context(format!("reading {what}")))?;
+    if buf.len() > manifest::MAX_CONFIG_SIZE {
+        return Err(Error::invalid(format!("{what}: more than {} bytes", manifest::MAX_CONFIG_SIZE)));
+    }
+    Ok(Some(BytesMut::from(&buf[..]).freeze()))
+}
+
 impl Inspected {
     /// The default `inspect` document (current skopeo's fields, `LayersData` included).
-    pub fn output(&self, img: &DockerImage) -> Result<InspectOutput> {
+    /// `name` is the repository for registry images, empty otherwise.
+    pub fn output(&self, name: &str) -> Result<InspectOutput> {
         let config = self.manifest.image_config(self.config.as_deref())?;
-        Ok(manifest::build_inspect(
-            &img.reference.name(),
-            &self.top.digest,
-            &self.manifest,
-            &config,
-            self.tags.clone(),
+        Ok(
+            manifest::build_inspect(name, &self.top.digest, &self.manifest, &config, self.tags.clone())
+                .with_layers_data(&self.manifest),
         )
-        .with_layers_data(&self.manifest))
     }
 }

@@ -189,6 +189,8 @@ pub struct DestContext {
     pub dir_compression: LayerCompression,
     /// `--additional-tag` (docker-archive:).
     pub additional_tags: Vec<crate::reference::DockerReference>,
+    /// `--dest-oci-accept-uncompressed-layers` (oci:, oci-archive:).
+    pub oci_accept_uncompressed: bool,
 }
 
 /// Opens the image `name` for reading.
@@ -198,13 +200,28 @@ pub async fn open_source(
 ) -> Result<Box<dyn ImageSource>> {
     use crate::reference::ImageName;
     name.require_supported()?;
-    match name {
-        ImageName::Docker(r) => Ok(Box::new(docker::DockerSource::new(r.clone(), &ctx.docker)?)),
-        other => Err(Error::Unsupported(format!(
-            "reading {} images is not implemented yet",
-            other.transport().name()
-        ))),
-    }
+    let what = || format!("opening {name}");
+    let src: Box<dyn ImageSource> = match name {
+        ImageName::Docker(r) => Box::new(docker::DockerSource::new(r.clone(), &ctx.docker)?),
+        ImageName::Dir(path) => Box::new(dir::DirSource::open(path).await.map_err(|e| e.context(what()))?),
+        ImageName::Oci { path, reference, index } => Box::new(
+            oci::OciSource::open(path, reference.as_deref(), *index, ctx.shared_blob_dir.as_deref())
+                .await
+                .map_err(|e| e.context(what()))?,
+        ),
+        ImageName::OciArchive { path, reference, index } => Box::new(
+            oci_archive::OciArchiveSource::open(path, reference.as_deref(), *index, ctx.tmpdir.as_deref())
+                .await
+                .map_err(|e| e.context(what()))?,
+        ),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "reading {} images is not implemented yet",
+                other.transport().name()
+            )))
+        }
+    };
+    Ok(src)
 }
 
 /// Opens `name` for writing an image.

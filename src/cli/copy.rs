@@ -173,6 +173,7 @@ pub async fn run(global: &GlobalOpts, a: CopyArgs) -> Result<()> {
             LayerCompression::Preserve
         },
         additional_tags,
+        oci_accept_uncompressed: a.dest_oci_accept_uncompressed_layers,
     };
     let src = transport::open_source(&src_name, &src_ctx).await?;
     let dest = transport::open_destination(&dest_name, &dest_ctx).await?;

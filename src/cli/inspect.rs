@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::manifest;
 use crate::reference::ImageName;
-use crate::transport::docker::DockerImage;
+use crate::transport::{self, docker, SourceContext};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -39,23 +39,27 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     }
     let name = ImageName::parse(&a.name)
         .map_err(|e| e.context(format!("parsing image name {:?}", a.name)))?;
-    name.require_supported()?;
-    let ImageName::Docker(reference) = name else {
-        return Err(Error::Unsupported(format!(
-            "inspecting {} images is not implemented yet (only docker:// for now)",
-            name.transport().name()
-        )));
+    let ctx = SourceContext {
+        docker: a.image.docker_options(global, &a.retry)?,
+        shared_blob_dir: a.image.shared_blob_dir.clone(),
+        tmpdir: global.tmpdir.clone(),
     };
-    let opts = a.image.docker_options(global, &a.retry)?;
-    let img = DockerImage::new(reference, &opts)?;
-    let platform = global.platform();
+    let src = transport::open_source(&name, &ctx).await?;
 
     if a.raw && !a.config {
-        let top = img.manifest(None).await?;
+        let top = inspect::top_manifest(src.as_ref()).await?;
         return write_stdout(&top.bytes);
     }
-    let want_tags = !a.no_tags && !a.config;
-    let data = inspect::gather(&img, &platform, want_tags).await?;
+    // Tags are listed for registry images only, and not for --config.
+    let tag_lister = match &name {
+        ImageName::Docker(r) if !a.no_tags && !a.config => {
+            let client = docker::connect(r, &ctx.docker)?;
+            let repo = r.repository().to_string();
+            Some(async move { client.list_tags(&repo).await })
+        }
+        _ => None,
+    };
+    let data = inspect::gather(src.as_ref(), &global.platform(), tag_lister).await?;
     if a.config {
         if a.raw {
             // A schema1 image has no config blob: nothing is printed, as skopeo does.
@@ -65,7 +69,11 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
         s.push('\n');
         return write_stdout(s.as_bytes());
     }
-    let out = data.output(&img)?;
+    let repo_name = match &name {
+        ImageName::Docker(r) => r.name(),
+        _ => String::new(),
+    };
+    let out = data.output(&repo_name)?;
     let text = match &a.format {
         Some(t) => {
             let value = serde_json::to_value(&out).map_err(|e| Error::other(e.to_string()))?;
