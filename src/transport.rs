@@ -5,6 +5,7 @@
 //! [`open_destination`] match on it. The copy engine never names a transport.
 
 pub mod docker;
+pub mod docker_archive;
 
 use std::ops::Range;
 use std::pin::Pin;
