@@ -26,6 +26,8 @@ mod writer;
 #[cfg(test)]
 mod tests_dest;
 #[cfg(test)]
+mod tests_interop;
+#[cfg(test)]
 mod tests_source;
 #[cfg(test)]
 mod testutil;
@@ -116,7 +118,7 @@ fn parse_manifest_items(bytes: &[u8]) -> Result<Vec<ManifestItem>> {
 }
 
 /// Picks the image `reference` or `index` names, or the only one when neither is given.
-/// Returns the item's position and, when chosen by tag, the position of the matching tag.
+/// Failures are `InvalidInput` (skopeo exits 1 for them, not 2). Returns the item's position and, when chosen by tag, the position of the matching tag.
 fn choose_item(
     items: &[ManifestItem],
     reference: Option<&DockerReference>,
@@ -140,11 +142,11 @@ fn choose_item(
                     }
                 }
             }
-            Err(Error::NotFound(format!("Tag {wanted:?} not found")))
+            Err(Error::invalid(format!("Tag {wanted:?} not found")))
         }
         (None, Some(i)) => {
             if i >= items.len() {
-                return Err(Error::NotFound(format!(
+                return Err(Error::invalid(format!(
                     "Invalid source index @{i}, only {} manifest items available",
                     items.len()
                 )));

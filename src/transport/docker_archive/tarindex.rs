@@ -48,8 +48,15 @@ impl Drop for TarIndex {
     }
 }
 
+/// Opens `path`; failing to is `Other`, not `NotFound`: skopeo exits 1, not 2, for a
+/// missing archive.
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).context(|| format!("opening file {:?}", path.display().to_string()))
+    File::open(path).map_err(|e| {
+        Error::other(format!(
+            "opening file {:?}: {e}",
+            path.display().to_string()
+        ))
+    })
 }
 
 impl TarIndex {
@@ -101,7 +108,7 @@ impl TarIndex {
         for _ in 0..=MAX_LINK_HOPS {
             match self.entries.get(&current) {
                 None => {
-                    return Err(Error::NotFound(format!(
+                    return Err(Error::invalid(format!(
                         "loading tar component {name:?}: file does not exist"
                     )))
                 }
@@ -146,9 +153,12 @@ impl TarIndex {
 
     /// An async stream of `len` bytes at `offset`.
     pub async fn stream_range(&self, offset: u64, len: u64) -> Result<BlobStream> {
-        let mut f = tokio::fs::File::open(&self.data_path)
-            .await
-            .context(|| format!("opening file {:?}", self.data_path.display().to_string()))?;
+        let mut f = tokio::fs::File::open(&self.data_path).await.map_err(|e| {
+            Error::other(format!(
+                "opening file {:?}: {e}",
+                self.data_path.display().to_string()
+            ))
+        })?;
         f.seek(SeekFrom::Start(offset)).await?;
         Ok(Box::pin(f.take(len)))
     }
@@ -225,7 +235,7 @@ pub fn read_manifest_sequentially(path: &Path) -> Result<Vec<u8>> {
         entry.read_to_end(&mut out).map_err(fail)?;
         return Ok(out);
     }
-    Err(Error::NotFound(format!(
+    Err(Error::invalid(format!(
         "loading tar component {MANIFEST_FILE:?}: file does not exist"
     )))
 }

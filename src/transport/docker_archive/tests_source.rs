@@ -299,7 +299,7 @@ async fn chooses_image_by_tag_or_index() {
     );
     assert!(open(&path, r("quay.io/a/b:2"), None).is_ok());
     let e = open(&path, r("busybox:2"), None).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "skopeo exits 1");
     assert!(
         e.to_string()
             .contains(r#"Tag "docker.io/library/busybox:2" not found"#),
@@ -459,5 +459,10 @@ fn malformed_archives_fail_with_reasons() {
         "reading the tar archive",
     );
     let e = open(Path::new("/nonexistent/x.tar"), None, None).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.exit_code(), 1, "skopeo exits 1: {e}");
+    assert!(
+        e.to_string()
+            .contains(r#"opening file "/nonexistent/x.tar""#),
+        "{e}"
+    );
 }
