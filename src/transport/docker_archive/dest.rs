@@ -199,7 +199,8 @@ impl DockerArchiveDestination {
             Placement::Rename => {
                 placement_for(&self.target)?;
                 let base = format!("{}.tmp-", self.target.display());
-                let (file, temp) = create_temp_file(&base)?;
+                // 0644 as umask allows: what skopeo creates.
+                let (file, temp) = create_temp_file(&base, 0o644)?;
                 let written = (|| -> Result<()> {
                     let out = write_archive(BufWriter::new(file), &plan)?;
                     let file = out.into_inner().map_err(|e| Error::Io(e.into_error()))?;

@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -78,14 +79,16 @@ fn random_suffix() -> String {
     hex::encode(&h.finalize()[..4])
 }
 
-/// Creates a new file `<base><random>` (never an existing one), mode 0600 as umask allows.
-pub fn create_temp_file(base: &str) -> Result<(File, PathBuf)> {
+/// Creates a new file `<base><random>` (never an existing one) with `mode` (as umask
+/// allows).
+pub fn create_temp_file(base: &str, mode: u32) -> Result<(File, PathBuf)> {
     for _ in 0..64 {
         let path = PathBuf::from(format!("{base}{}", random_suffix()));
         match OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&path)
         {
             Ok(f) => return Ok((f, path)),
@@ -170,8 +173,11 @@ mod tests {
     fn temp_names_are_new_each_time() {
         let dir = tempfile::tempdir().unwrap();
         let base = format!("{}/x.tmp-", dir.path().display());
-        let (_f1, p1) = create_temp_file(&base).unwrap();
-        let (_f2, p2) = create_temp_file(&base).unwrap();
+        let (_f1, p1) = create_temp_file(&base, 0o600).unwrap();
+        let (_f2, p2) = create_temp_file(&base, 0o644).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p1).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         assert_ne!(p1, p2);
         let d = create_temp_dir(&base).unwrap();
         assert!(d.is_dir());

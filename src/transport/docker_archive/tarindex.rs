@@ -80,7 +80,7 @@ impl TarIndex {
         compression.check_supported(&format!("archive {}", path.display()))?;
         file.seek(SeekFrom::Start(0))?;
         let base = big_temp_dir(tmpdir).join("docker-tar-");
-        let (mut temp, temp_path) = create_temp_file(&base.to_string_lossy())?;
+        let (mut temp, temp_path) = create_temp_file(&base.to_string_lossy(), 0o600)?;
         // From here on the temporary file belongs to `index`, which removes it on failure.
         let mut index = TarIndex {
             data_path: temp_path,

@@ -35,6 +35,19 @@ fn put_octal(field: &mut [u8], value: u64) {
     field[width] = 0;
 }
 
+/// Writes a size: octal when it fits the 11 digits (below 8 GiB), else in the base-256
+/// form GNU tar introduced and Go's and every other common reader accept.
+fn put_size(field: &mut [u8], size: u64) {
+    if size < 1 << 33 {
+        put_octal(field, size);
+        return;
+    }
+    field.fill(0);
+    field[0] = 0x80;
+    let n = field.len();
+    field[n - 8..].copy_from_slice(&size.to_be_bytes());
+}
+
 /// A USTAR header: regular file (`b'0'`, mode 0444) or symlink (`b'2'`, mode 0).
 fn ustar_header(name: &str, size: u64, typeflag: u8, linkname: &str) -> Result<[u8; BLOCK]> {
     if name.len() > 100 || linkname.len() > 100 {
@@ -47,7 +60,7 @@ fn ustar_header(name: &str, size: u64, typeflag: u8, linkname: &str) -> Result<[
     put_octal(&mut h[100..108], if typeflag == b'2' { 0 } else { 0o444 });
     put_octal(&mut h[108..116], 0); // uid
     put_octal(&mut h[116..124], 0); // gid
-    put_octal(&mut h[124..136], size);
+    put_size(&mut h[124..136], size);
     put_octal(&mut h[136..148], 0); // mtime
     h[156] = typeflag;
     h[157..157 + linkname.len()].copy_from_slice(linkname.as_bytes());
@@ -298,6 +311,14 @@ mod tests {
         assert_eq!(&s[100..108], b"0000000\0");
         assert_eq!(&s[157..165], b"../b.tar");
         assert!(ustar_header(&"x".repeat(101), 0, b'0', "").is_err());
+        let mut field = [0u8; 12];
+        put_size(&mut field, (1 << 33) - 1);
+        assert_eq!(&field, b"77777777777\0");
+        let big = (1u64 << 33) + 5;
+        put_size(&mut field, big);
+        let mut h = tar::Header::new_ustar();
+        h.as_old_mut().size = field;
+        assert_eq!(h.size().unwrap(), big, "readers decode the base-256 size");
     }
 
     #[test]
