@@ -190,6 +190,9 @@ mod tests {
         );
         let mut r = VerifyingReader::new(&data[..], &sha(data), Some(6), "blob z");
         let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
-        assert!(e.to_string().contains("expected 6 bytes, got 5 bytes"), "{e}");
+        assert!(
+            e.to_string().contains("expected 6 bytes, got 5 bytes"),
+            "{e}"
+        );
     }
 }

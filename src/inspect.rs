@@ -44,7 +44,11 @@ pub async fn top_manifest(src: &dyn ImageSource) -> Result<RawManifest> {
 }
 
 /// Fetches what inspect needs; `tags` lists the repository's tags (registries only).
-pub async fn gather<F>(src: &dyn ImageSource, platform: &PlatformChoice, tags: Option<F>) -> Result<Inspected>
+pub async fn gather<F>(
+    src: &dyn ImageSource,
+    platform: &PlatformChoice,
+    tags: Option<F>,
+) -> Result<Inspected>
 where
     F: Future<Output = Result<Vec<String>>>,
 {
@@ -113,7 +117,10 @@ pub async fn read_config(src: &dyn ImageSource, m: &Manifest) -> Result<Option<B
         .await
         .map_err(|e| Error::from(e).context(format!("reading {what}")))?;
     if buf.len() > manifest::MAX_CONFIG_SIZE {
-        return Err(Error::invalid(format!("{what}: more than {} bytes", manifest::MAX_CONFIG_SIZE)));
+        return Err(Error::invalid(format!(
+            "{what}: more than {} bytes",
+            manifest::MAX_CONFIG_SIZE
+        )));
     }
     Ok(Some(BytesMut::from(&buf[..]).freeze()))
 }
@@ -123,9 +130,13 @@ impl Inspected {
     /// `name` is the repository for registry images, empty otherwise.
     pub fn output(&self, name: &str) -> Result<InspectOutput> {
         let config = self.manifest.image_config(self.config.as_deref())?;
-        Ok(
-            manifest::build_inspect(name, &self.top.digest, &self.manifest, &config, self.tags.clone())
-                .with_layers_data(&self.manifest),
+        Ok(manifest::build_inspect(
+            name,
+            &self.top.digest,
+            &self.manifest,
+            &config,
+            self.tags.clone(),
         )
+        .with_layers_data(&self.manifest))
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod dir;
 pub mod docker;
+pub mod docker_archive;
 mod localfs;
 pub mod oci;
 pub mod oci_archive;
@@ -193,26 +194,55 @@ pub struct DestContext {
     pub oci_accept_uncompressed: bool,
 }
 
-/// Opens the image `name` for reading.
+/// Opens the image `name` for reading. Errors name the image (the transports say
+/// what they were opening).
 pub async fn open_source(
     name: &crate::reference::ImageName,
     ctx: &SourceContext,
 ) -> Result<Box<dyn ImageSource>> {
     use crate::reference::ImageName;
     name.require_supported()?;
-    let what = || format!("opening {name}");
-    let src: Box<dyn ImageSource> = match name {
+    Ok(match name {
         ImageName::Docker(r) => Box::new(docker::DockerSource::new(r.clone(), &ctx.docker)?),
-        ImageName::Dir(path) => Box::new(dir::DirSource::open(path).await.map_err(|e| e.context(what()))?),
-        ImageName::Oci { path, reference, index } => Box::new(
-            oci::OciSource::open(path, reference.as_deref(), *index, ctx.shared_blob_dir.as_deref())
-                .await
-                .map_err(|e| e.context(what()))?,
+        ImageName::Dir(path) => Box::new(dir::DirSource::open(path).await?),
+        ImageName::Oci {
+            path,
+            reference,
+            index,
+        } => Box::new(
+            oci::OciSource::open(
+                path,
+                reference.as_deref(),
+                *index,
+                ctx.shared_blob_dir.as_deref(),
+            )
+            .await?,
         ),
-        ImageName::OciArchive { path, reference, index } => Box::new(
-            oci_archive::OciArchiveSource::open(path, reference.as_deref(), *index, ctx.tmpdir.as_deref())
-                .await
-                .map_err(|e| e.context(what()))?,
+        ImageName::OciArchive {
+            path,
+            reference,
+            index,
+        } => Box::new(
+            oci_archive::OciArchiveSource::open(
+                path,
+                reference.as_deref(),
+                *index,
+                ctx.tmpdir.as_deref(),
+            )
+            .await?,
+        ),
+        ImageName::DockerArchive {
+            path,
+            reference,
+            index,
+        } => Box::new(
+            docker_archive::DockerArchiveSource::open(
+                path.clone(),
+                reference.clone(),
+                *index,
+                ctx.tmpdir.clone(),
+            )
+            .await?,
         ),
         other => {
             return Err(Error::Unsupported(format!(
@@ -220,8 +250,7 @@ pub async fn open_source(
                 other.transport().name()
             )))
         }
-    };
-    Ok(src)
+    })
 }
 
 /// Opens `name` for writing an image.
@@ -231,14 +260,67 @@ pub async fn open_destination(
 ) -> Result<Box<dyn ImageDestination>> {
     use crate::reference::ImageName;
     name.require_supported()?;
-    match name {
-        ImageName::Docker(r) => Ok(Box::new(docker::DockerDestination::new(
-            r.clone(),
-            &ctx.docker,
-        )?)),
-        other => Err(Error::Unsupported(format!(
-            "writing {} images is not implemented yet",
-            other.transport().name()
+    let no_index = |index: &Option<usize>| match index {
+        Some(_) => Err(Error::invalid(format!(
+            "{name}: an @INDEX cannot be a copy destination"
         ))),
-    }
+        None => Ok(()),
+    };
+    let oci_layers = if ctx.oci_accept_uncompressed {
+        LayerCompression::Preserve
+    } else {
+        LayerCompression::Compress
+    };
+    Ok(match name {
+        ImageName::Docker(r) => Box::new(docker::DockerDestination::new(r.clone(), &ctx.docker)?),
+        ImageName::Dir(path) => {
+            Box::new(dir::DirDestination::new(path, ctx.dir_compression).await?)
+        }
+        ImageName::Oci {
+            path,
+            reference,
+            index,
+        } => {
+            no_index(index)?;
+            Box::new(
+                oci::OciDestination::new(path, reference.clone(), ctx.shared_blob_dir.clone())
+                    .await?
+                    .with_layer_compression(oci_layers),
+            )
+        }
+        ImageName::OciArchive {
+            path,
+            reference,
+            index,
+        } => {
+            no_index(index)?;
+            Box::new(
+                oci_archive::OciArchiveDestination::new(
+                    path,
+                    reference.clone(),
+                    ctx.tmpdir.as_deref(),
+                )
+                .await?
+                .with_layer_compression(oci_layers),
+            )
+        }
+        ImageName::DockerArchive {
+            path,
+            reference,
+            index,
+        } => {
+            no_index(index)?;
+            Box::new(docker_archive::DockerArchiveDestination::new(
+                path,
+                reference.clone(),
+                ctx.additional_tags.clone(),
+            )?)
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "writing {} images is not implemented yet",
+                other.transport().name()
+            )))
+        }
+    })
 }

@@ -17,18 +17,37 @@ use crate::transport::BlobStream;
 /// Buffer size between stages.
 const BUF: usize = 256 * 1024;
 
+/// The compression a layer's first bytes show.
+pub fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Peeks at the start of `input`: its actual compression, and the stream (nothing lost).
+pub async fn detect(input: BlobStream) -> io::Result<(Compression, BufReader<BlobStream>)> {
+    use tokio::io::AsyncBufReadExt;
+    let mut r = BufReader::with_capacity(BUF, input);
+    let c = sniff(r.fill_buf().await?);
+    Ok((c, r))
+}
+
 /// Re-encodes `input` (compressed as `from`) as `to`, at `level` when given.
 pub fn recode(
-    input: BlobStream,
+    input: BufReader<BlobStream>,
     from: Compression,
     to: Compression,
     level: Option<i32>,
 ) -> BlobStream {
     if from == to {
-        return input;
+        return Box::pin(input);
     }
     let lvl = level.map(Level::Precise).unwrap_or(Level::Default);
-    let source = BufReader::with_capacity(BUF, input);
+    let source = input;
     let decoded: Pin<Box<dyn AsyncBufRead + Send>> = match from {
         Compression::None => Box::pin(source),
         Compression::Gzip => {
@@ -129,6 +148,27 @@ mod tests {
         e.finish().unwrap()
     }
 
+    fn buffered(v: Vec<u8>) -> BufReader<BlobStream> {
+        BufReader::new(Box::pin(std::io::Cursor::new(v)))
+    }
+
+    #[tokio::test]
+    async fn detects_compression_without_losing_bytes() {
+        let (c, r) = detect(Box::pin(std::io::Cursor::new(gz(b"abc"))))
+            .await
+            .unwrap();
+        assert_eq!(c, Compression::Gzip);
+        let out = read_all(recode(r, c, Compression::None, None))
+            .await
+            .unwrap();
+        assert_eq!(out, b"abc");
+        let (c, r) = detect(Box::pin(std::io::Cursor::new(b"plain tar".to_vec())))
+            .await
+            .unwrap();
+        assert_eq!(c, Compression::None);
+        assert_eq!(read_all(Box::pin(r)).await.unwrap(), b"plain tar");
+    }
+
     async fn read_all(s: BlobStream) -> io::Result<Vec<u8>> {
         let mut s = s;
         let mut out = Vec::new();
@@ -142,7 +182,7 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         let z = read_all(recode(
-            Box::pin(std::io::Cursor::new(gz(&data))),
+            buffered(gz(&data)),
             Compression::Gzip,
             Compression::Zstd,
             Some(3),
@@ -151,7 +191,7 @@ mod tests {
         .unwrap();
         assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
         let back = read_all(recode(
-            Box::pin(std::io::Cursor::new(z)),
+            buffered(z),
             Compression::Zstd,
             Compression::None,
             None,
@@ -168,7 +208,7 @@ mod tests {
         let wrong = format!("sha256:{}", "0".repeat(64));
         let v = VerifyingReader::new(std::io::Cursor::new(blob), &wrong, None, "blob q");
         let e = read_all(recode(
-            Box::pin(v),
+            BufReader::new(Box::pin(v)),
             Compression::Gzip,
             Compression::None,
             None,

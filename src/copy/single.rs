@@ -4,7 +4,7 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::compress::recode;
+use super::compress::{detect, recode};
 use super::convert::{self, ManifestFormat};
 use super::progress::Progress;
 use super::{CompressionFormat, CopyOptions};
@@ -30,11 +30,24 @@ pub(super) struct Written {
     pub changed: bool,
 }
 
-/// What happens to one layer.
+/// What happens to one blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Plan {
+    /// The compression its media type announces (`None` for opaque blobs).
     from: Compression,
+    /// The compression to store. The stream's real compression is checked when it
+    /// arrives: a layer labelled gzip that is a plain tar is compressed to match.
     to: Compression,
+    /// Not a layer (config, artifact blob): copied as is, never sniffed.
+    opaque: bool,
+}
+
+impl Plan {
+    const OPAQUE: Plan = Plan {
+        from: Compression::None,
+        to: Compression::None,
+        opaque: true,
+    };
 }
 
 impl Engine<'_> {
@@ -83,7 +96,7 @@ impl Engine<'_> {
         }
         let _ = instance;
 
-        let mut new_config = self.copy_blob(&config, None, "config").await?;
+        let mut new_config = self.copy_blob(&config, Plan::OPAQUE, "config").await?;
         new_config.media_type = format.config_type().to_string();
         let jobs = layers
             .iter()
@@ -93,7 +106,7 @@ impl Engine<'_> {
                 let mut stored = match plan {
                     // Foreign layers (with URLs) are not copied; the descriptor is kept.
                     None => l.clone(),
-                    Some(p) => self.copy_blob(&l, Some(p), "blob").await?,
+                    Some(p) => self.copy_blob(&l, p, "blob").await?,
                 };
                 let compression = plan
                     .map(|p| p.to)
@@ -150,15 +163,7 @@ impl Engine<'_> {
         let mut seen = std::collections::HashSet::new();
         for l in m.layers() {
             if seen.insert(l.digest.clone()) {
-                self.copy_blob(
-                    &l,
-                    Some(Plan {
-                        from: Compression::Gzip,
-                        to: Compression::Gzip,
-                    }),
-                    "blob",
-                )
-                .await?;
+                self.copy_blob(&l, Plan::OPAQUE, "blob").await?;
             }
         }
         Ok(Written {
@@ -177,10 +182,7 @@ impl Engine<'_> {
         }
         let Some(from) = convert::compression_of(&l.media_type) else {
             // Not a known layer type (an artifact's blob): copied as is.
-            return Ok(Some(Plan {
-                from: Compression::None,
-                to: Compression::None,
-            }));
+            return Ok(Some(Plan::OPAQUE));
         };
         let to = match (self.opts.compression, self.dest.desired_layer_compression()) {
             (_, LayerCompression::Decompress) => Compression::None,
@@ -189,20 +191,23 @@ impl Engine<'_> {
             (None, LayerCompression::Compress) if from == Compression::None => Compression::Gzip,
             _ => from,
         };
-        Ok(Some(Plan { from, to }))
+        Ok(Some(Plan {
+            from,
+            to,
+            opaque: false,
+        }))
     }
 
-    /// Copies one blob, verified, through `plan`'s recompression; reuses it when the
-    /// destination has it and no recompression is needed.
-    async fn copy_blob(&self, info: &BlobInfo, plan: Option<Plan>, kind: &str) -> Result<BlobInfo> {
+    /// Copies one blob, verified, storing it with `plan.to` compression; reuses it when
+    /// the destination has it and nothing is to change.
+    async fn copy_blob(&self, info: &BlobInfo, plan: Plan, kind: &str) -> Result<BlobInfo> {
         if !is_sha256(&info.digest) {
             return Err(Error::Unsupported(format!(
                 "blob {} uses a digest scry cannot verify (only sha256)",
                 info.digest
             )));
         }
-        let recode_to = plan.filter(|p| p.from != p.to);
-        if recode_to.is_none() {
+        if plan.from == plan.to {
             let from = self.src.registry_location();
             if let Some(mut found) = self.dest.try_reuse_blob(info, from.as_ref()).await? {
                 self.progress.blob_skipped(kind, &info.digest);
@@ -222,17 +227,28 @@ impl Engine<'_> {
         } else {
             size
         };
-        let verified = Box::pin(VerifyingReader::new(
+        let verified: crate::transport::BlobStream = Box::pin(VerifyingReader::new(
             stream,
             &info.digest,
             expected,
             what.clone(),
         ));
-        let stored = match recode_to {
-            None => self.dest.put_blob(verified, info).await,
-            Some(p) => {
-                let level = self.opts.compression_level;
-                let stream = recode(verified, p.from, p.to, level);
+        let stored = if plan.opaque {
+            self.dest.put_blob(verified, info).await
+        } else {
+            let (actual, stream) = detect(verified)
+                .await
+                .map_err(|e| Error::from(e).context(format!("reading {what}")))?;
+            if actual == plan.to {
+                self.dest.put_blob(Box::pin(stream), info).await
+            } else {
+                if self.opts.preserve_digests {
+                    return Err(Error::invalid(format!(
+                        "--preserve-digests: {what} must be recompressed for {}",
+                        self.dest.describe()
+                    )));
+                }
+                let recoded = recode(stream, actual, plan.to, self.opts.compression_level);
                 let unknown = BlobInfo {
                     digest: String::new(),
                     size: -1,
@@ -241,7 +257,7 @@ impl Engine<'_> {
                     urls: None,
                     empty_layer: false,
                 };
-                self.dest.put_blob(stream, &unknown).await
+                self.dest.put_blob(recoded, &unknown).await
             }
         }
         .map_err(|e| e.context(format!("copying {what} to {}", self.dest.describe())))?;

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest, PlatformChoice};
 use crate::reference::DockerReference;
 use crate::registry::{self, Client, ClientConfig, Credential, UploadStart};
-use crate::transport::{BlobInfo, BlobStream, ImageDestination, ImageSource, RepoLocation};
+use crate::transport::{
+    BlobInfo, BlobStream, ImageDestination, ImageSource, LayerCompression, RepoLocation,
+};
 
 /// Which identity to use, as chosen by flags.
 #[derive(Clone, Debug, Default)]
@@ -303,6 +305,10 @@ impl DockerDestination {
 impl ImageDestination for DockerDestination {
     fn describe(&self) -> String {
         format!("docker://{}", self.reference)
+    }
+
+    fn desired_layer_compression(&self) -> LayerCompression {
+        LayerCompression::Compress
     }
 
     async fn try_reuse_blob(
