@@ -114,9 +114,19 @@ struct Inner {
     api_host: String,
     http: reqwest::Client,
     config: ClientConfig,
-    /// Scheme and challenge, settled by the first ping.
-    state: Mutex<Option<Pinged>>,
+    /// Scheme and challenge as learnt so far.
+    state: Mutex<State>,
     tokens: challenge::TokenCache,
+}
+
+/// What the client has learnt about the registry: the scheme that answered and the
+/// auth challenge it sent (from a ping, or from any request's 401).
+#[derive(Default)]
+struct State {
+    base: Option<String>,
+    challenge: Option<Challenge>,
+    /// A `GET /v2/` settled both.
+    pinged: bool,
 }
 
 #[derive(Clone)]
@@ -164,7 +174,7 @@ impl Client {
                 api_host: api_host.to_string(),
                 http,
                 config,
-                state: Mutex::new(None),
+                state: Mutex::new(State::default()),
                 tokens: challenge::TokenCache::default(),
             }),
         })
@@ -174,15 +184,15 @@ impl Client {
         &self.inner.registry
     }
 
-    /// `GET /v2/`: settles the scheme and the auth challenge; cached after the first call.
+    /// `GET /v2/`: settles the scheme and the auth challenge. Ordinary requests do not
+    /// need it (they learn both from their own answers); logins and streamed uploads do.
     pub async fn ping(&self) -> Result<()> {
         self.pinged().await.map(|_| ())
     }
 
     async fn pinged(&self) -> Result<Pinged> {
-        let mut state = self.inner.state.lock().await;
-        if let Some(p) = state.as_ref() {
-            return Ok(p.clone());
+        if let Some(p) = self.known().await {
+            return Ok(p);
         }
         let https = format!("https://{}", self.inner.api_host);
         let p = match self.ping_at(&https).await {
@@ -197,19 +207,30 @@ impl Client {
                 })?
             }
             Err(e) => {
-                let hint = if e.to_string().contains("wrong version number") {
-                    " (the registry may speak plain HTTP: use --tls-verify=false)"
-                } else {
-                    ""
-                };
+                let hint = plain_http_hint(&e);
                 return Err(e.context(format!(
                     "pinging container registry {}{hint}",
                     self.inner.registry
                 )));
             }
         };
-        *state = Some(p.clone());
+        let mut state = self.inner.state.lock().await;
+        state.base = Some(p.base.clone());
+        state.challenge = p.challenge.clone();
+        state.pinged = true;
         Ok(p)
+    }
+
+    /// Scheme and challenge when a ping settled them.
+    async fn known(&self) -> Option<Pinged> {
+        let state = self.inner.state.lock().await;
+        match (&state.base, state.pinged) {
+            (Some(base), true) => Some(Pinged {
+                base: base.clone(),
+                challenge: state.challenge.clone(),
+            }),
+            _ => None,
+        }
     }
 
     async fn ping_at(&self, base: &str) -> Result<Pinged> {
@@ -302,16 +323,32 @@ impl Client {
             mut body,
             long,
         } = r;
-        let pinged = self.pinged().await?;
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
+        // A stream can be sent once: settle scheme and challenge first.
+        let learnt = if matches!(body, ReqBody::Stream(_)) {
+            let p = self.pinged().await?;
+            (Some(p.base), p.challenge)
         } else {
-            format!("{}{}", pinged.base, path)
+            let st = self.inner.state.lock().await;
+            (st.base.clone(), st.challenge.clone())
         };
+        let (known_base, mut challenge) = learnt;
+        let mut probing_scheme = known_base.is_none() && !self.inner.config.tls_verify;
+        let mut base = known_base
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.inner.api_host));
+        let absolute = path.starts_with("http://") || path.starts_with("https://");
         let mut attempt = 0;
         let mut refreshed = false;
+        let mut challenged = false;
         loop {
-            let auth = self.authorization(&pinged, repo, access, refreshed).await?;
+            let url = if absolute {
+                path.to_string()
+            } else {
+                format!("{base}{path}")
+            };
+            let auth = self
+                .authorization(challenge.as_ref(), repo, access, refreshed)
+                .await?;
             let mut req = self
                 .inner
                 .http
@@ -344,14 +381,23 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     tracing::debug!("{method} {url} -> {status}");
-                    if retriable
-                        && status == StatusCode::UNAUTHORIZED
-                        && !refreshed
-                        && matches!(pinged.challenge, Some(Challenge::Bearer { .. }))
-                    {
+                    if known_base.is_none() && !absolute {
+                        self.inner.state.lock().await.base = Some(base.clone());
+                    }
+                    if retriable && status == StatusCode::UNAUTHORIZED {
+                        // Learn (or change) the challenge from the answer, once.
+                        let offered = challenge::from_headers(resp.headers());
+                        if !challenged && offered.is_some() && offered != challenge {
+                            challenged = true;
+                            challenge = offered;
+                            self.inner.state.lock().await.challenge = challenge.clone();
+                            continue;
+                        }
                         // A cached token may have been revoked: one fresh token, once.
-                        refreshed = true;
-                        continue;
+                        if !refreshed && matches!(challenge, Some(Challenge::Bearer { .. })) {
+                            refreshed = true;
+                            continue;
+                        }
                     }
                     if retriable && self.should_retry(status, attempt) {
                         attempt += 1;
@@ -361,16 +407,32 @@ impl Client {
                     return Ok(resp);
                 }
                 Err(e) => {
+                    if probing_scheme && !absolute && e.is_connect() {
+                        // --tls-verify=false: a registry that does not speak TLS.
+                        tracing::debug!(
+                            "{url}: {}; trying plain HTTP",
+                            response::describe_reqwest(&e)
+                        );
+                        probing_scheme = false;
+                        base = format!("http://{}", self.inner.api_host);
+                        continue;
+                    }
                     if retriable && attempt < self.inner.config.retry_times && !e.is_builder() {
                         attempt += 1;
                         tracing::debug!("{method} {url}: {}", response::describe_reqwest(&e));
                         self.backoff(attempt).await;
                         continue;
                     }
-                    return Err(Error::Network(format!(
+                    let err = Error::Network(format!(
                         "{method} {url}: {}",
                         response::describe_reqwest(&e)
-                    )));
+                    ));
+                    let hint = plain_http_hint(&err);
+                    return Err(if hint.is_empty() {
+                        err
+                    } else {
+                        err.context(hint.trim())
+                    });
                 }
             }
         }
@@ -378,7 +440,7 @@ impl Client {
 
     async fn authorization(
         &self,
-        pinged: &Pinged,
+        challenge: Option<&Challenge>,
         repo: Option<&str>,
         access: Access,
         force_new: bool,
@@ -387,7 +449,7 @@ impl Client {
         if let Credential::BearerToken(t) = cred {
             return Ok(Some(challenge::header_value(&format!("Bearer {t}"))?));
         }
-        match &pinged.challenge {
+        match challenge {
             None => Ok(None),
             Some(Challenge::Basic { .. }) => match cred {
                 Credential::Basic { username, password } => {
@@ -630,6 +692,15 @@ impl Client {
                     .map(|_| ())
             }
         }
+    }
+}
+
+/// A hint when a TLS handshake met a plain-HTTP server.
+fn plain_http_hint(e: &Error) -> &'static str {
+    if e.to_string().contains("wrong version number") {
+        " (the registry may speak plain HTTP: use --tls-verify=false)"
+    } else {
+        ""
     }
 }
 
