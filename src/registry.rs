@@ -309,6 +309,7 @@ impl Client {
             headers,
             body: ReqBody::Empty,
             long: false,
+            extra_scope: None,
         })
         .await
     }
@@ -322,6 +323,7 @@ impl Client {
             headers,
             mut body,
             long,
+            extra_scope,
         } = r;
         // A stream can be sent once: settle scheme and challenge first.
         let learnt = if matches!(body, ReqBody::Stream(_)) {
@@ -347,7 +349,13 @@ impl Client {
                 format!("{base}{path}")
             };
             let auth = self
-                .authorization(challenge.as_ref(), repo, access, refreshed)
+                .authorization(
+                    challenge.as_ref(),
+                    repo,
+                    access,
+                    extra_scope.as_deref(),
+                    refreshed,
+                )
                 .await?;
             let mut req = self
                 .inner
@@ -443,6 +451,7 @@ impl Client {
         challenge: Option<&Challenge>,
         repo: Option<&str>,
         access: Access,
+        extra_scope: Option<&str>,
         force_new: bool,
     ) -> Result<Option<HeaderValue>> {
         let cred = &self.inner.config.credential;
@@ -462,7 +471,11 @@ impl Client {
                 service,
                 scope: _,
             }) => {
-                let scope = challenge::scope_for(repo, access);
+                let mut scope = challenge::scope_for(repo, access);
+                if let Some(extra) = extra_scope {
+                    scope.push(' ');
+                    scope.push_str(extra);
+                }
                 let token = self
                     .inner
                     .tokens
@@ -714,6 +727,8 @@ struct Req<'a> {
     body: ReqBody,
     /// A blob transfer: no total deadline, only the per-read one.
     long: bool,
+    /// A second token scope (pull on the repository a blob is mounted from).
+    extra_scope: Option<String>,
 }
 
 enum ReqBody {
