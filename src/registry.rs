@@ -504,14 +504,9 @@ impl Client {
         reference: &str,
         accept: &[&str],
     ) -> Result<FetchedManifest> {
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, accept_header(accept)?);
-        let resp = self
-            .send(Method::GET, &path, Some(repo), Access::Pull, headers)
+        let (resp, what) = self
+            .manifest_request(Method::GET, repo, reference, accept)
             .await?;
-        let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
-        let resp = response::check(resp, &what).await?;
         let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
         let digest_header = header_string(resp.headers(), "docker-content-digest");
         let bytes = response::read_limited(resp, MAX_MANIFEST_BYTES, &what).await?;
@@ -529,15 +524,29 @@ impl Client {
         reference: &str,
         accept: &[&str],
     ) -> Result<HeadInfo> {
+        let (resp, _) = self
+            .manifest_request(Method::HEAD, repo, reference, accept)
+            .await?;
+        Ok(head_info(&resp))
+    }
+
+    /// A successful manifest answer, and a description of what was asked for errors.
+    async fn manifest_request(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<(reqwest::Response, String)> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, accept_header(accept)?);
         let resp = self
-            .send(Method::HEAD, &path, Some(repo), Access::Pull, headers)
+            .send(method, &path, Some(repo), Access::Pull, headers)
             .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
-        Ok(head_info(&resp))
+        Ok((resp, what))
     }
 
     /// HEAD a blob: whether it exists, and its size.
@@ -596,56 +605,62 @@ impl Client {
 
     /// All tags of a repository, following `Link` pagination.
     pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let what = format!("tags of {}/{repo}", self.inner.registry);
-        let mut out = Vec::new();
-        let mut path = format!("/v2/{repo}/tags/list");
-        for _ in 0..10_000 {
-            let resp = self
-                .send(
-                    Method::GET,
-                    &path,
-                    Some(repo),
-                    Access::Pull,
-                    HeaderMap::new(),
-                )
-                .await?;
-            let resp = response::check(resp, &what).await?;
-            let next = response::next_link(resp.headers());
-            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
-            out.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(n) => path = n,
-                None => return Ok(out),
-            }
-        }
-        Err(Error::other(format!("reading {what}: too many pages")))
+        let path = format!("/v2/{repo}/tags/list");
+        self.paginate(path, Some(repo), Access::Pull, "tags", &what)
+            .await
     }
 
     /// Repositories from `_catalog`, following pagination.
     pub async fn catalog(&self) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            repositories: Option<Vec<String>>,
-        }
         let what = format!("catalog of {}", self.inner.registry);
+        self.paginate(
+            "/v2/_catalog".into(),
+            None,
+            Access::Catalog,
+            "repositories",
+            &what,
+        )
+        .await
+    }
+
+    /// Collects the string list `field` of every page, following `Link` headers.
+    async fn paginate(
+        &self,
+        mut path: String,
+        repo: Option<&str>,
+        access: Access,
+        field: &str,
+        what: &str,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut path = "/v2/_catalog".to_string();
         for _ in 0..10_000 {
             let resp = self
-                .send(Method::GET, &path, None, Access::Catalog, HeaderMap::new())
+                .send(Method::GET, &path, repo, access, HeaderMap::new())
                 .await?;
-            let resp = response::check(resp, &what).await?;
+            let resp = response::check(resp, what).await?;
             let next = response::next_link(resp.headers());
-            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
-            let page: Page = serde_json::from_slice(&body)
+            let body = response::read_limited(resp, MAX_LIST_BYTES, what).await?;
+            let page: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
-            out.extend(page.repositories.unwrap_or_default());
+            match page.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::Array(items)) => {
+                    for item in items {
+                        let s = item.as_str().ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "reading {what}: {field} holds a non-string"
+                            ))
+                        })?;
+                        out.push(s.to_string());
+                    }
+                }
+                Some(_) => {
+                    return Err(Error::InvalidInput(format!(
+                        "reading {what}: {field} is not a list"
+                    )))
+                }
+            }
             match next {
                 Some(n) => path = n,
                 None => return Ok(out),

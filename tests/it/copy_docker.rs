@@ -309,7 +309,12 @@ fn token_registry_copy_mounts_with_both_scopes() {
     args.push(reg.docker_ref("team/small:1"));
     let out = run(scry().args(&args));
     out.assert_success();
-    assert_eq!(out.stdout.matches("skipped: already exists").count(), 2, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("skipped: already exists").count(),
+        2,
+        "{}",
+        out.stdout
+    );
     let asked = ts.requests();
     assert!(
         asked
