@@ -92,7 +92,10 @@ enum Handle {
     Plain(Arc<Node>),
     /// A snapshot taken at open (status and statistics files).
     Snapshot(Bytes),
-    Job { job: Arc<Job>, writer: bool },
+    Job {
+        job: Arc<Job>,
+        writer: bool,
+    },
 }
 
 /// The filesystem. See the module documentation.
@@ -353,7 +356,11 @@ impl Fs {
         };
         match &*node {
             Node::File(_) if write => Err(FsError::read_only()),
-            Node::File(_) => Ok(reply(self.new_handle(Handle::Plain(node.clone())), true, false)),
+            Node::File(_) => Ok(reply(
+                self.new_handle(Handle::Plain(node.clone())),
+                true,
+                false,
+            )),
             Node::Job(job) => {
                 if write {
                     job.open_for_write(flags & libc::O_TRUNC != 0)?;
@@ -396,7 +403,10 @@ impl Fs {
                 registry,
                 repo,
                 digest,
-            } => self.read_blob(f, registry, repo, digest, offset, size).await,
+            } => {
+                self.read_blob(f, registry, repo, digest, offset, size)
+                    .await
+            }
         }
     }
 
@@ -446,7 +456,12 @@ impl Fs {
 
     /// Creates a copy job `name` in a `copy-to/` directory and opens it for writing.
     /// Counts one kernel reference.
-    pub async fn create(&self, parent: u64, name: &OsStr, _flags: i32) -> FsResult<(Attr, OpenReply)> {
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        _flags: i32,
+    ) -> FsResult<(Attr, OpenReply)> {
         let (pnode, _) = self.inodes.get(parent)?;
         let Node::ImageSub {
             loc,
@@ -519,10 +534,17 @@ impl Fs {
     /// plain files live there), EROFS elsewhere.
     pub fn refusal(&self, parent: u64) -> FsError {
         match self.inodes.get(parent).map(|(n, _)| n) {
-            Ok(n) if matches!(&*n, Node::ImageSub { sub: Sub::CopyTo, .. }) => FsError::new(
-                FsErrorKind::NotPermitted,
-                "copy-to/ holds only job files",
-            ),
+            Ok(n)
+                if matches!(
+                    &*n,
+                    Node::ImageSub {
+                        sub: Sub::CopyTo,
+                        ..
+                    }
+                ) =>
+            {
+                FsError::new(FsErrorKind::NotPermitted, "copy-to/ holds only job files")
+            }
             _ => FsError::read_only(),
         }
     }
@@ -532,9 +554,11 @@ impl Fs {
         let (node, _) = self.inodes.get(ino)?;
         let writable = matches!(
             &*node,
-            Node::Job(_) | Node::ImageSub {
-                sub: Sub::CopyTo, ..
-            }
+            Node::Job(_)
+                | Node::ImageSub {
+                    sub: Sub::CopyTo,
+                    ..
+                }
         );
         if mask & libc::W_OK != 0 && !writable {
             return Err(FsError::read_only());

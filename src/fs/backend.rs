@@ -130,8 +130,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Copies `request.source` to `request.destination`, updating `progress`; returns
     /// when the copy is complete (or failed; a failed copy leaves nothing that looks
     /// complete at the destination).
-    async fn copy(&self, request: CopyRequest, progress: std::sync::Arc<CopyProgress>)
-        -> Result<()>;
+    async fn copy(
+        &self,
+        request: CopyRequest,
+        progress: std::sync::Arc<CopyProgress>,
+    ) -> Result<()>;
 
     /// Counters to show in `MOUNT/.scry/stats.json` (cache hits, bytes fetched, …).
     fn stats(&self) -> serde_json::Value {

@@ -341,7 +341,11 @@ impl Fs {
         for n in names {
             let status = format!("{n}{STATUS_SUFFIX}");
             out.push((n.clone(), Key::Child(dir, n), FileType::RegularFile));
-            out.push((status.clone(), Key::Child(dir, status), FileType::RegularFile));
+            out.push((
+                status.clone(),
+                Key::Child(dir, status),
+                FileType::RegularFile,
+            ));
         }
         out
     }
@@ -355,7 +359,9 @@ impl Fs {
         if !valid_job_name(name) {
             return Err(FsError::new(
                 FsErrorKind::Invalid,
-                format!("copy-to/{name}: job names must not start with '.' or end in {STATUS_SUFFIX}"),
+                format!(
+                    "copy-to/{name}: job names must not start with '.' or end in {STATUS_SUFFIX}"
+                ),
             ));
         }
         let mut dirs = self.jobs.lock();

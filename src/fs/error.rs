@@ -61,7 +61,10 @@ impl FsError {
     }
 
     pub fn read_only() -> FsError {
-        FsError::new(FsErrorKind::ReadOnly, "the mount is read-only outside copy-to/")
+        FsError::new(
+            FsErrorKind::ReadOnly,
+            "the mount is read-only outside copy-to/",
+        )
     }
 
     pub fn kind(&self) -> FsErrorKind {

@@ -63,8 +63,7 @@ pub(crate) enum Make {
 fn platform_name(p: &Platform) -> Option<String> {
     let fit = |s: &str| {
         !s.is_empty()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     };
     if !fit(&p.os) || !fit(&p.architecture) {
@@ -223,7 +222,11 @@ impl Fs {
                 digest: String::new(),
                 name: "oci-layout".into(),
             };
-            out.push(file("oci-layout", global, Make::Inline(Bytes::from(OCI_LAYOUT))));
+            out.push(file(
+                "oci-layout",
+                global,
+                Make::Inline(Bytes::from(OCI_LAYOUT)),
+            ));
             let ref_name = loc.ref_name();
             let role = format!("index.json:{}", ref_name.unwrap_or(""));
             out.push(file(
@@ -314,7 +317,8 @@ impl Fs {
     ) -> FsResult<Vec<(String, Make)>> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        self.collect_into(loc, entry, 0, &mut out, &mut seen).await?;
+        self.collect_into(loc, entry, 0, &mut out, &mut seen)
+            .await?;
         Ok(out)
     }
 
@@ -327,8 +331,7 @@ impl Fs {
         seen: &mut BTreeSet<String>,
     ) -> FsResult<()> {
         let mut push = |digest: &str, make: Make| {
-            if crate::manifest::validate_digest(digest).is_ok() && seen.insert(digest.to_string())
-            {
+            if crate::manifest::validate_digest(digest).is_ok() && seen.insert(digest.to_string()) {
                 out.push((digest.to_string(), make));
             }
         };
@@ -344,10 +347,11 @@ impl Fs {
                 }
             }
             Manifest::OciIndex(_) | Manifest::DockerList(_) if depth < MAX_INDEX_DEPTH => {
-                let fetches = m
-                    .instances()
-                    .into_iter()
-                    .map(|i| async move { self.meta.manifest(&loc.registry, &loc.repo, &i.digest).await });
+                let fetches = m.instances().into_iter().map(|i| async move {
+                    self.meta
+                        .manifest(&loc.registry, &loc.repo, &i.digest)
+                        .await
+                });
                 let children = join_all(fetches).await;
                 for child in children {
                     match child {
@@ -442,8 +446,14 @@ mod tests {
             variant: variant.into(),
             ..Platform::default()
         };
-        assert_eq!(platform_name(&p("linux", "arm", "v7")).unwrap(), "linux-arm-v7");
-        assert_eq!(platform_name(&p("linux", "amd64", "")).unwrap(), "linux-amd64");
+        assert_eq!(
+            platform_name(&p("linux", "arm", "v7")).unwrap(),
+            "linux-arm-v7"
+        );
+        assert_eq!(
+            platform_name(&p("linux", "amd64", "")).unwrap(),
+            "linux-amd64"
+        );
         assert_eq!(platform_name(&p("linux", "", "")), None);
         assert_eq!(platform_name(&p("linux", "../x", "")), None);
         assert_eq!(platform_name(&p("linux", "amd64", "a/b")), None);

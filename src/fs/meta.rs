@@ -99,10 +99,13 @@ impl Meta {
                     }
                     Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Unauthorized) => {
                         Ok(TagProbe::Missing(
-                            e.context(format!("listing tags of {registry}/{repo}")).into(),
+                            e.context(format!("listing tags of {registry}/{repo}"))
+                                .into(),
                         ))
                     }
-                    Err(e) => Err(e.context(format!("listing tags of {registry}/{repo}")).into()),
+                    Err(e) => Err(e
+                        .context(format!("listing tags of {registry}/{repo}"))
+                        .into()),
                 }
             })
             .await
@@ -176,8 +179,11 @@ impl Meta {
                     .entry(fetched, None)
                     .map_err(|e| FsError::from(e.context(what())))?;
                 let digest = entry.digest.clone();
-                self.manifests
-                    .offer(&key3(registry, repo, &digest), Arc::new(entry), &*self.clock);
+                self.manifests.offer(
+                    &key3(registry, repo, &digest),
+                    Arc::new(entry),
+                    &*self.clock,
+                );
                 Ok::<_, FsError>(digest)
             })
             .await?;
@@ -246,7 +252,12 @@ impl Meta {
 
     /// The image's `created` time, or when this process first saw the manifest (for
     /// indexes, artifacts and configs without one).
-    pub async fn mtime(&self, registry: &str, repo: &str, m: &ManifestEntry) -> FsResult<SystemTime> {
+    pub async fn mtime(
+        &self,
+        registry: &str,
+        repo: &str,
+        m: &ManifestEntry,
+    ) -> FsResult<SystemTime> {
         let created = match &m.manifest {
             Manifest::Oci(_) | Manifest::Docker2(_) => {
                 let blob = m.manifest.config().expect("image manifests have a config");

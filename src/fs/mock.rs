@@ -81,7 +81,10 @@ impl MockBackend {
     }
 
     fn log(&self, call: String) {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call);
     }
 
     /// Every call so far, e.g. `tags quay.io a/b`, `blob quay.io a/b sha256:… 0 10`.
@@ -140,12 +143,20 @@ impl MockBackend {
         digest
     }
 
-    pub fn add_manifest(&self, registry: &str, repo: &str, bytes: &[u8], media_type: &str) -> String {
+    pub fn add_manifest(
+        &self,
+        registry: &str,
+        repo: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> String {
         let digest = sha256_digest(bytes);
-        Self::repo(&mut self.lock(), registry, repo).manifests.insert(
-            digest.clone(),
-            (Bytes::copy_from_slice(bytes), media_type.to_string()),
-        );
+        Self::repo(&mut self.lock(), registry, repo)
+            .manifests
+            .insert(
+                digest.clone(),
+                (Bytes::copy_from_slice(bytes), media_type.to_string()),
+            );
         digest
     }
 
@@ -156,7 +167,9 @@ impl MockBackend {
     }
 
     pub fn remove_tag(&self, registry: &str, repo: &str, tag: &str) {
-        Self::repo(&mut self.lock(), registry, repo).tags.remove(tag);
+        Self::repo(&mut self.lock(), registry, repo)
+            .tags
+            .remove(tag);
     }
 
     /// Stores an OCI image (config `config_json`, gzip-typed layers) and tags it.
@@ -275,7 +288,12 @@ impl Backend for MockBackend {
         }
     }
 
-    async fn manifest(&self, registry: &str, repo: &str, reference: &str) -> Result<FetchedManifest> {
+    async fn manifest(
+        &self,
+        registry: &str,
+        repo: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest> {
         self.check(registry, format!("manifest {registry} {repo} {reference}"))?;
         let st = self.lock();
         let Some(r) = st.repos.get(&(registry.to_string(), repo.to_string())) else {
@@ -301,7 +319,10 @@ impl Backend for MockBackend {
         offset: u64,
         len: u32,
     ) -> Result<Bytes> {
-        self.check(registry, format!("blob {registry} {repo} {digest} {offset} {len}"))?;
+        self.check(
+            registry,
+            format!("blob {registry} {repo} {digest} {offset} {len}"),
+        )?;
         let st = self.lock();
         let blob = st
             .repos
@@ -309,14 +330,19 @@ impl Backend for MockBackend {
             .and_then(|r| r.blobs.get(digest))
             .ok_or_else(|| Error::NotFound(format!("blob unknown: {digest}")))?;
         if blob.len() as u64 != size || offset + u64::from(len) > size {
-            return Err(Error::other(format!("bad range {offset}+{len} of {digest}")));
+            return Err(Error::other(format!(
+                "bad range {offset}+{len} of {digest}"
+            )));
         }
         Ok(blob.slice(offset as usize..(offset + u64::from(len)) as usize))
     }
 
     async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {
         let registry = request.source.registry.clone();
-        self.check(&registry, format!("copy {} {}", request.source, request.destination))?;
+        self.check(
+            &registry,
+            format!("copy {} {}", request.source, request.destination),
+        )?;
         let size = {
             let st = self.lock();
             st.repos
@@ -332,7 +358,9 @@ impl Backend for MockBackend {
             drop(permit);
         }
         if destination.starts_with("fail:") {
-            return Err(Error::other(format!("destination {destination} refused the image")));
+            return Err(Error::other(format!(
+                "destination {destination} refused the image"
+            )));
         }
         progress.add_done(size);
         Ok(())

@@ -48,7 +48,9 @@ fn join(path: &str, name: &str) -> String {
 }
 
 fn not_found(registry: &str, path: &str) -> FsError {
-    FsError::not_found(format!("{registry}/{path}: no such repository, namespace or tag"))
+    FsError::not_found(format!(
+        "{registry}/{path}: no such repository, namespace or tag"
+    ))
 }
 
 /// What the directory being looked in is, as far as its tag list tells.
@@ -81,7 +83,9 @@ impl Fs {
             return Ok((key, Node::Control));
         }
         if !valid_registry(name) {
-            return Err(FsError::not_found(format!("{name:?} is not a registry name")));
+            return Err(FsError::not_found(format!(
+                "{name:?} is not a registry name"
+            )));
         }
         Ok((
             key,
@@ -92,8 +96,15 @@ impl Fs {
     }
 
     pub(crate) async fn list_root(&self) -> FsResult<Vec<(String, Key, FileType)>> {
-        let mut names: BTreeSet<String> = self.meta.backend.known_registries().into_iter().collect();
-        names.extend(self.used_registries.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        let mut names: BTreeSet<String> =
+            self.meta.backend.known_registries().into_iter().collect();
+        names.extend(
+            self.used_registries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         let mut out = vec![(
             ".scry".to_string(),
             Key::Child(ROOT_INO, ".scry".into()),
@@ -132,8 +143,14 @@ impl Fs {
         name: &str,
     ) -> FsResult<(Key, Node)> {
         let key = Key::Child(parent, name.to_string());
-        // `sha256:HEX` under a repository.
-        if !path.is_empty() && validate_digest(name).is_ok() {
+        // `sha256:HEX` under a repository (a malformed one is no `REPO:TAG`).
+        let digest_form = ["sha256:", "sha384:", "sha512:"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if !path.is_empty() && digest_form {
+            if validate_digest(name).is_err() {
+                return Err(not_found(registry, &join(path, name)));
+            }
             let repo = api_repo(registry, path);
             self.meta.manifest(registry, &repo, name).await?;
             let node = self.image_node(registry, repo, LocKind::Digest(name.to_string()));
@@ -147,7 +164,10 @@ impl Fs {
             }
             let repo = api_repo(registry, &sub);
             self.meta.manifest(registry, &repo, digest).await?;
-            return Ok((key, self.image_node(registry, repo, LocKind::Digest(digest.into()))));
+            return Ok((
+                key,
+                self.image_node(registry, repo, LocKind::Digest(digest.into())),
+            ));
         }
         if let Some((repo_name, tag)) = name.split_once(':') {
             let sub = join(path, repo_name);
@@ -156,9 +176,10 @@ impl Fs {
             }
             let repo = api_repo(registry, &sub);
             return match self.meta.tags(registry, &repo).await? {
-                TagProbe::Tags(t) if t.iter().any(|x| x == tag) => {
-                    Ok((key, self.image_node(registry, repo, LocKind::Tag(tag.into()))))
-                }
+                TagProbe::Tags(t) if t.iter().any(|x| x == tag) => Ok((
+                    key,
+                    self.image_node(registry, repo, LocKind::Tag(tag.into())),
+                )),
                 TagProbe::Missing(e) if e.kind() == FsErrorKind::Access => Err(e),
                 _ => Err(not_found(registry, &join(path, name))),
             };
@@ -175,7 +196,10 @@ impl Fs {
             let repo = api_repo(registry, path);
             match self.meta.tags(registry, &repo).await? {
                 TagProbe::Tags(t) if t.iter().any(|x| x == name) => {
-                    return Ok((key, self.image_node(registry, repo, LocKind::Tag(name.into()))));
+                    return Ok((
+                        key,
+                        self.image_node(registry, repo, LocKind::Tag(name.into())),
+                    ));
                 }
                 TagProbe::Tags(t) if !t.is_empty() => Here::Repo,
                 TagProbe::Tags(_) => Here::NotRepo,
@@ -252,7 +276,13 @@ mod tests {
 
     #[test]
     fn name_rules() {
-        for ok in ["quay.io", "localhost", "localhost:5000", "127.0.0.1:5000", "a.b.c"] {
+        for ok in [
+            "quay.io",
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "a.b.c",
+        ] {
             assert!(valid_registry(ok), "{ok}");
         }
         for bad in ["quay", "", ".scry", "-x.io", "a..b", "foo.io:", "x.io:port"] {
@@ -273,7 +303,10 @@ mod tests {
 
     #[test]
     fn catalog_children_by_prefix() {
-        let cat: Vec<String> = ["a/b", "a/c/d", "ab", "x"].iter().map(|s| s.to_string()).collect();
+        let cat: Vec<String> = ["a/b", "a/c/d", "ab", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let top: Vec<_> = catalog_children(&cat, "r.io", "").into_iter().collect();
         assert_eq!(top, ["a", "ab", "x"]);
         let under_a: Vec<_> = catalog_children(&cat, "r.io", "a").into_iter().collect();
