@@ -96,6 +96,8 @@ enum Handle {
         job: Arc<Job>,
         writer: bool,
     },
+    /// A directory listing taken at `opendir`.
+    Dir(Arc<Vec<DirEntry>>),
 }
 
 /// The filesystem. See the module documentation.
@@ -324,6 +326,30 @@ impl Fs {
         Ok(out)
     }
 
+    /// Opens a directory: its listing is taken now, so that paging through it with
+    /// offsets ([`Fs::dir_entries`]) sees one consistent list even if a tag list is
+    /// refreshed meanwhile.
+    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
+        let entries = self.readdir(ino).await?;
+        Ok(self.new_handle(Handle::Dir(Arc::new(entries))))
+    }
+
+    /// The listing taken by [`Fs::opendir`] (`.` and `..` first); the adapter replies
+    /// with the entries from the requested offset on.
+    pub fn dir_entries(&self, fh: u64) -> FsResult<Arc<Vec<DirEntry>>> {
+        match self.handles().get(&fh) {
+            Some(Handle::Dir(entries)) => Ok(entries.clone()),
+            _ => Err(FsError::new(
+                FsErrorKind::BadHandle,
+                "not an open directory",
+            )),
+        }
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.handles().remove(&fh);
+    }
+
     async fn image_names(
         &self,
         ino: u64,
@@ -393,6 +419,7 @@ impl Fs {
             Some(Handle::Snapshot(b)) => return Ok(slice(b, offset, size)),
             Some(Handle::Job { job, .. }) => return Ok(slice(&job.text(), offset, size)),
             Some(Handle::Plain(node)) => node.clone(),
+            Some(Handle::Dir(_)) => return Err(FsError::new(FsErrorKind::IsDir, "a directory")),
         };
         let Node::File(f) = &*node else {
             return Err(FsError::new(FsErrorKind::IsDir, "not a file"));
@@ -495,7 +522,9 @@ impl Fs {
     }
 
     /// On close of a job written through `fh`: starts the copy and waits for it; the
-    /// copy's failure is this call's failure (EIO).
+    /// copy's failure is this call's failure (EIO). The copy runs in a task of its own
+    /// (call this inside a Tokio runtime): if this call is abandoned, the copy goes on
+    /// and `NAME.status` still tells how it ends.
     pub async fn flush(&self, _ino: u64, fh: u64) -> FsResult<()> {
         let job = match self.handles().get(&fh) {
             Some(Handle::Job { job, writer: true }) => job.clone(),

@@ -378,12 +378,8 @@ impl Fs {
     }
 
     pub(crate) fn unlink_job(&self, dir: u64, name: &str) -> FsResult<()> {
+        // Job names never end in the suffix, so `NAME.status` always means job NAME.
         let base = name.strip_suffix(STATUS_SUFFIX).unwrap_or(name);
-        let base = if self.jobs.get(dir, name).is_some() {
-            name
-        } else {
-            base
-        };
         let mut dirs = self.jobs.lock();
         let jobs = dirs.entry(dir).or_default();
         let Some(job) = jobs.get(base) else {

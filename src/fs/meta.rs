@@ -93,8 +93,8 @@ impl Meta {
                 match self.backend.tags(registry, repo).await {
                     Ok(mut tags) => {
                         // A name the mount cannot show as a directory is left out.
-                        tags.retain(|t| super::namespace::valid_tag(t));
-                        tags.dedup();
+                        let mut seen = std::collections::HashSet::new();
+                        tags.retain(|t| super::namespace::valid_tag(t) && seen.insert(t.clone()));
                         Ok(TagProbe::Tags(Arc::new(tags)))
                     }
                     Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Unauthorized) => {

@@ -228,4 +228,24 @@ async fn scry_control_dir_reports_stats() {
     assert_eq!(e.kind(), FsErrorKind::NotFound);
 }
 
+#[tokio::test]
+async fn an_open_directory_keeps_its_listing() {
+    let t = setup();
+    let web = t.ino(&format!("{REG}/app/web")).await;
+    let fh = t.fs.opendir(web).await.unwrap();
+    t.mock.set_tag(REG, "app/web", "v0", &t.a.digest);
+    t.clock.advance(Duration::from_secs(61));
+    let names = |v: &[DirEntry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    let snapshot = t.fs.dir_entries(fh).unwrap();
+    assert_eq!(names(&snapshot), [".", "..", "latest", "v1", "v2"]);
+    assert_eq!(
+        names(&t.fs.readdir(web).await.unwrap())[2..],
+        ["latest", "v0", "v1", "v2"]
+    );
+    t.fs.releasedir(fh);
+    assert_eq!(t.fs.dir_entries(fh).unwrap_err().errno(), libc::EBADF);
+    let file = t.ino(&format!("{REG}/app/web/v1/oci-layout")).await;
+    assert_eq!(t.fs.opendir(file).await.unwrap_err().errno(), libc::ENOTDIR);
+}
+
 use std::collections::BTreeSet;
