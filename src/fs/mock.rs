@@ -16,7 +16,7 @@ use serde_json::json;
 use super::backend::{Backend, CopyProgress, CopyRequest, FetchedManifest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::media_types::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
-use crate::manifest::{sha256_digest, to_go_json_indent};
+use crate::manifest::{manifest_digest, sha256_digest, to_go_json_indent};
 
 #[derive(Default)]
 struct Repo {
@@ -143,6 +143,8 @@ impl MockBackend {
         digest
     }
 
+    /// Stores a manifest under the digest a registry gives it (for signed schema 1,
+    /// that of the JWS payload).
     pub fn add_manifest(
         &self,
         registry: &str,
@@ -150,7 +152,7 @@ impl MockBackend {
         bytes: &[u8],
         media_type: &str,
     ) -> String {
-        let digest = sha256_digest(bytes);
+        let digest = manifest_digest(bytes).unwrap_or_else(|_| sha256_digest(bytes));
         Self::repo(&mut self.lock(), registry, repo)
             .manifests
             .insert(

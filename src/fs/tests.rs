@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::mock::{MockBackend, PushedImage};
 use super::*;
 
+mod compat_tests;
 mod copy_tests;
 mod image_tests;
 mod namespace_tests;
