@@ -226,10 +226,13 @@ impl Meta {
                 &key3(registry, repo, &blob.digest),
                 &*self.clock,
                 || async {
-                    let bytes = self
-                        .backend
-                        .blob(registry, repo, &blob.digest, size.into(), 0, size)
-                        .await?;
+                    let bytes = if size == 0 {
+                        Bytes::new()
+                    } else {
+                        self.backend
+                            .blob(registry, repo, &blob.digest, size.into(), 0, size)
+                            .await?
+                    };
                     if bytes.len() != size as usize || !digest_matches(&blob.digest, &bytes, false)
                     {
                         return Err(Error::DigestMismatch {
