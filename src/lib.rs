@@ -7,6 +7,7 @@ pub mod cli;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod fs;
 pub mod inspect;
 pub mod manifest;
 pub mod reference;
