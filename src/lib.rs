@@ -16,3 +16,4 @@ pub mod template;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result, ResultExt};
+pub mod fuse;
