@@ -174,58 +174,57 @@ fn evil_archive(good: &Path, out: &Path, name: &str, link: Option<&str>) {
 }
 
 #[test]
-fn oci_archive_entries_pointing_outside_are_rejected() {
+fn archive_entries_pointing_outside_are_rejected() {
     let (shared, _) = shared_registry();
     let place = Place::new();
-    let good = place.local_path(Transport::OciArchive, "good");
-    skopeo_copy(&[
-        &shared.docker_ref("small:latest"),
-        &format!("oci-archive:{}:t", good.display()),
-    ])
-    .assert_success();
-
-    // The archive is unpacked below --tmpdir (tmp/a/b), so "../" escapes land in
+    // The archives are read below --tmpdir (tmp/a/b), so "../" escapes would land in
     // tmp/a; the absolute target and the symlink target are under `outside`.
     let tmp = place.path().join("tmp");
     let inner_tmp = tmp.join("a/b");
     std::fs::create_dir_all(&inner_tmp).unwrap();
     let outside = place.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
-    let abs = outside.join("abs-evil");
-    let cases: [(&str, String, Option<String>); 4] = [
-        ("dotdot", "../evil".into(), None),
-        ("nested-dotdot", "blobs/../../../evil".into(), None),
-        ("absolute", abs.display().to_string(), None),
-        (
-            "symlinked-parent",
-            "blobs/link".into(),
-            Some(outside.display().to_string()),
-        ),
-    ];
-    for (label, name, link) in cases {
-        let archive = place.path().join(format!("{label}.tar"));
-        evil_archive(&good, &archive, &name, link.as_deref());
-        let (dst, dst_path) = place.dir(&format!("{label}-out"));
-        let out = run(scry().args([
-            "--tmpdir",
-            inner_tmp.to_str().unwrap(),
-            "copy",
-            &format!("oci-archive:{}:t", archive.display()),
-            &dst,
-        ]));
-        assert_failed_naming(&out, &name);
-        assert!(!dst_path.exists(), "{label}: {dst} was written");
-        let escaped: Vec<PathBuf> = read_tree(&tmp)
-            .into_keys()
-            .filter(|p| p != "a" && p != "a/b")
-            .map(|p| tmp.join(p))
-            .collect();
-        assert!(escaped.is_empty(), "{label}: left {escaped:?}");
-        assert!(
-            read_tree(&outside).is_empty(),
-            "{label}: wrote {:?} outside the archive",
-            read_tree(&outside).keys().collect::<Vec<_>>()
-        );
+    let abs = outside.join("abs-evil").display().to_string();
+    for archive_t in [Transport::OciArchive, Transport::DockerArchive] {
+        let good_name = place.image(archive_t, "good");
+        let good = place.local_path(archive_t, "good");
+        skopeo_copy(&[&shared.docker_ref("small:latest"), &good_name]).assert_success();
+        let mut cases: Vec<(&str, String, Option<String>)> = vec![
+            ("dotdot", "../evil".into(), None),
+            ("nested-dotdot", "blobs/../../../evil".into(), None),
+            ("absolute", abs.clone(), None),
+        ];
+        if archive_t == Transport::OciArchive {
+            // docker-archive legitimately holds symlinks; an OCI layout does not.
+            cases.push((
+                "symlinked-parent",
+                "blobs/link".into(),
+                Some(outside.display().to_string()),
+            ));
+        }
+        for (label, name, link) in cases {
+            let archive = place
+                .path()
+                .join(format!("{}-{label}.tar", archive_t.name()));
+            evil_archive(&good, &archive, &name, link.as_deref());
+            let src = format!("{}:{}", archive_t.name(), archive.display());
+            let (dst, dst_path) = place.dir(&format!("{}-{label}-out", archive_t.name()));
+            let out =
+                run(scry().args(["--tmpdir", inner_tmp.to_str().unwrap(), "copy", &src, &dst]));
+            assert_failed_naming(&out, &name);
+            assert!(!dst_path.exists(), "{src}: {dst} was written");
+            let escaped: Vec<PathBuf> = read_tree(&tmp)
+                .into_keys()
+                .filter(|p| p != "a" && p != "a/b")
+                .map(|p| tmp.join(p))
+                .collect();
+            assert!(escaped.is_empty(), "{src}: left {escaped:?}");
+            assert!(
+                read_tree(&outside).is_empty(),
+                "{src}: wrote {:?} outside the archive",
+                read_tree(&outside).keys().collect::<Vec<_>>()
+            );
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use super::{
     skopeo_inspect, Place, Transport, GZIP_MAGIC, ZSTD_MAGIC,
 };
 use crate::harness::image::{
-    Image, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP,
-    OCI_MANIFEST,
+    Image, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX,
+    OCI_LAYER_GZIP, OCI_MANIFEST,
 };
 use crate::harness::push::sha256_digest;
 use crate::harness::shared_registry;
@@ -241,4 +241,48 @@ fn oci_destination_compresses_plain_layers_unless_told_to_accept_them() {
         }
         skopeo_inspect(&[], &out);
     }
+}
+
+#[test]
+fn docker_list_copied_whole_into_oci_layouts_becomes_an_oci_index() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let list = &fx.dockerlist.index;
+    let src = shared.docker_ref("dockerlist:latest");
+    // dir: holds any manifest type: no conversion, the same bytes.
+    let (dir, dir_path) = place.dir("list");
+    scry_copy(&["--all", &src, &dir]).assert_success();
+    assert!(std::fs::read(dir_path.join("manifest.json")).unwrap() == list.manifest);
+
+    // oci: and oci-archive: hold only OCI manifests: the list must become an index
+    // (as skopeo does). Known bug (reported): scry converts the children but writes
+    // the rewritten list with the Docker list media type, so skopeo cannot find it.
+    let layout = place.local_path(Transport::Oci, "list");
+    for dst in [
+        place.image(Transport::Oci, "list"),
+        place.image(Transport::OciArchive, "list"),
+    ] {
+        scry_copy(&["--all", &src, &dst]).assert_success();
+        let raw = skopeo_inspect(&["--raw"], &dst);
+        let index: Value = serde_json::from_slice(&raw.stdout_bytes).unwrap();
+        assert_eq!(index["mediaType"], OCI_INDEX, "{dst}: {index}");
+        let platforms: Vec<&Value> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["mediaType"], OCI_MANIFEST, "{dst}: {index}");
+                &m["platform"]
+            })
+            .collect();
+        let want: Vec<Value> = list.children.iter().map(|c| c.platform.to_json()).collect();
+        assert_eq!(platforms, want.iter().collect::<Vec<_>>(), "{dst}");
+        let (onward, _) = place.dir(&format!(
+            "list-onward-{}",
+            &sha256_digest(dst.as_bytes())[7..15]
+        ));
+        skopeo_copy(&["--all", &dst, &onward]).assert_success();
+    }
+    let entry = &super::oci_index(&layout)["manifests"][0];
+    assert_eq!(entry["mediaType"], OCI_INDEX, "index.json entry: {entry}");
 }

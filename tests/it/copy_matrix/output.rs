@@ -1,9 +1,7 @@
 //! What `scry copy` prints when stdout is not a terminal (and with `-q`), and
 //! `scry delete` on local transports.
 
-use super::{
-    oci_blob, oci_index, oci_ref_names, read_tree, scry_copy, skopeo_copy, Place, Transport,
-};
+use super::{oci_ref_names, read_tree, scry_copy, skopeo_copy, Place, Transport};
 use crate::harness::{run, scry, shared_registry, skopeo};
 
 #[test]
@@ -86,6 +84,16 @@ fn quiet_copy_prints_nothing() {
     }
 }
 
+/// The blob files of an OCI layout (digests), sorted.
+fn layout_blobs(layout: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = read_tree(&layout.join("blobs/sha256"))
+        .into_keys()
+        .map(|hex| format!("sha256:{hex}"))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn delete_from_an_oci_layout_drops_the_entry_and_unreferenced_blobs() {
     let (shared, fx) = shared_registry();
@@ -93,7 +101,9 @@ fn delete_from_an_oci_layout_drops_the_entry_and_unreferenced_blobs() {
     let layout = place.path().join("layout");
     let name = |tag: &str| format!("oci:{}:{tag}", layout.display());
     let multiarch = shared.docker_ref("multiarch:latest");
-    // Two children of the multi-arch fixture: they share the base layer.
+    // The whole index, two of its children on their own (all children share the
+    // base layer), and one image under two tags.
+    skopeo_copy(&["--all", &multiarch, &name("all")]).assert_success();
     for (arch, variant, tag) in [("amd64", None, "amd"), ("arm64", Some("v8"), "arm")] {
         let mut cmd = skopeo();
         cmd.args(["--override-arch", arch]);
@@ -109,35 +119,78 @@ fn delete_from_an_oci_layout_drops_the_entry_and_unreferenced_blobs() {
         ]);
         run(&mut cmd).assert_success();
     }
-    let amd = fx.multiarch.child("amd64", None);
-    let arm = fx.multiarch.child("arm64", Some("v8"));
-    let shared_layer = &amd.layers[0].blob.digest;
-    assert_eq!(shared_layer, &arm.layers[0].blob.digest, "fixture premise");
-
-    let out = run(scry().args(["delete", &name("amd")]));
-    out.assert_success();
-    assert_eq!(oci_ref_names(&layout), ["arm"], "{}", oci_index(&layout));
-    let blob_exists = |d: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(d.strip_prefix("sha256:").unwrap())
-            .exists()
+    let small = shared.docker_ref("small:latest");
+    for tag in ["s1", "s2"] {
+        skopeo_copy(&[&small, &name(tag)]).assert_success();
+    }
+    let index = &fx.multiarch.index;
+    let amd = index.child("amd64", None);
+    let arm = index.child("arm64", Some("v8"));
+    assert_eq!(
+        amd.layers[0].blob.digest, arm.layers[0].blob.digest,
+        "fixture premise: shared base layer"
+    );
+    let digests_of = |images: &[&crate::harness::Image]| -> Vec<String> {
+        images
+            .iter()
+            .flat_map(|i| {
+                std::iter::once(i.digest.clone())
+                    .chain(i.blobs().iter().map(|b| b.digest.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     };
-    for gone in [&amd.digest, &amd.config.digest, &amd.layers[1].blob.digest] {
-        assert!(!blob_exists(gone), "{gone} is still in the layout");
+    let expect = |mut v: Vec<String>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+
+    // The premise: the layout holds exactly these images' blobs and the index.
+    let mut before = digests_of(&index.children.iter().collect::<Vec<_>>());
+    before.extend(digests_of(&[&fx.small.image]));
+    before.push(index.digest.clone());
+    assert_eq!(layout_blobs(&layout), expect(before), "before deleting");
+
+    let delete = |tag: &str| {
+        run(scry().args(["delete", &name(tag)]))
+            .assert_success()
+            .stdout
+            .clone()
+    };
+    // The index goes with the child only it referenced (arm/v7); the others stay.
+    delete("all");
+    assert_eq!(oci_ref_names(&layout), ["amd", "arm", "s1", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[amd, arm, &fx.small.image])),
+        "after deleting the index"
+    );
+    // A child: its manifest, config and own layer go; the shared base layer stays.
+    delete("amd");
+    assert_eq!(oci_ref_names(&layout), ["arm", "s1", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[arm, &fx.small.image])),
+        "after deleting amd"
+    );
+    // One of two tags of the same image: only the entry goes.
+    delete("s1");
+    assert_eq!(oci_ref_names(&layout), ["arm", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[arm, &fx.small.image])),
+        "after deleting s1"
+    );
+    // What remains is intact for skopeo and scry; the deleted names are not found.
+    for tag in ["arm", "s2"] {
+        run(skopeo().args(["inspect", &name(tag)])).assert_success();
+        let (dir, _) = place.dir(&format!("after-delete-{tag}"));
+        scry_copy(&[&name(tag), &dir]).assert_success();
     }
-    for kept in std::iter::once(&arm.digest).chain(arm.blobs().iter().map(|b| &b.digest)) {
-        assert!(
-            oci_blob(&layout, kept).len() as u64 > 0,
-            "{kept} was removed"
-        );
+    for tag in ["all", "amd", "s1"] {
+        run(scry().args(["inspect", &name(tag)])).assert_code(2);
     }
-    // The remaining image is intact for skopeo and scry.
-    run(skopeo().args(["inspect", &name("arm")])).assert_success();
-    let (dir, _) = place.dir("after-delete");
-    scry_copy(&[&name("arm"), &dir]).assert_success();
-    // The deleted one is gone: not found.
-    run(scry().args(["inspect", &name("amd")])).assert_code(2);
 }
 
 #[test]
