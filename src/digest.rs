@@ -77,24 +77,22 @@ impl<R: AsyncRead + Unpin> VerifyingReader<R> {
         let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         if let Some(size) = self.expected_size {
             if size != self.read {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: size mismatch (expected {size} bytes, got {})",
-                        self.what, self.read
-                    ),
-                ));
+                return Err(Error::DigestMismatch {
+                    what: self.what.clone(),
+                    expected: format!("{size} bytes"),
+                    actual: format!("{} bytes", self.read),
+                }
+                .into_io());
             }
         }
         if let Some(exp) = &self.expected_digest {
             if exp.starts_with("sha256:") && *exp != digest {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: digest mismatch (expected {exp}, got {digest})",
-                        self.what
-                    ),
-                ));
+                return Err(Error::DigestMismatch {
+                    what: self.what.clone(),
+                    expected: exp.clone(),
+                    actual: digest,
+                }
+                .into_io());
             }
         }
         *self.tally.inner.lock().unwrap() = Some((digest, self.read));
@@ -184,10 +182,7 @@ mod tests {
         let mut r = VerifyingReader::new(&data[..], &sha(data), Some(4), "blob z");
         let mut out = Vec::new();
         let e = r.read_to_end(&mut out).await.unwrap_err();
-        assert!(
-            e.to_string().contains("more than the expected 4 bytes"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("expected 4 bytes, got more"), "{e}");
         let mut r = VerifyingReader::new(&data[..], &sha(data), Some(6), "blob z");
         let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
         assert!(

@@ -114,9 +114,19 @@ struct Inner {
     api_host: String,
     http: reqwest::Client,
     config: ClientConfig,
-    /// Scheme and challenge, settled by the first ping.
-    state: Mutex<Option<Pinged>>,
+    /// Scheme and challenge as learnt so far.
+    state: Mutex<State>,
     tokens: challenge::TokenCache,
+}
+
+/// What the client has learnt about the registry: the scheme that answered and the
+/// auth challenge it sent (from a ping, or from any request's 401).
+#[derive(Default)]
+struct State {
+    base: Option<String>,
+    challenge: Option<Challenge>,
+    /// A `GET /v2/` settled both.
+    pinged: bool,
 }
 
 #[derive(Clone)]
@@ -164,7 +174,7 @@ impl Client {
                 api_host: api_host.to_string(),
                 http,
                 config,
-                state: Mutex::new(None),
+                state: Mutex::new(State::default()),
                 tokens: challenge::TokenCache::default(),
             }),
         })
@@ -174,15 +184,15 @@ impl Client {
         &self.inner.registry
     }
 
-    /// `GET /v2/`: settles the scheme and the auth challenge; cached after the first call.
+    /// `GET /v2/`: settles the scheme and the auth challenge. Ordinary requests do not
+    /// need it (they learn both from their own answers); logins and streamed uploads do.
     pub async fn ping(&self) -> Result<()> {
         self.pinged().await.map(|_| ())
     }
 
     async fn pinged(&self) -> Result<Pinged> {
-        let mut state = self.inner.state.lock().await;
-        if let Some(p) = state.as_ref() {
-            return Ok(p.clone());
+        if let Some(p) = self.known().await {
+            return Ok(p);
         }
         let https = format!("https://{}", self.inner.api_host);
         let p = match self.ping_at(&https).await {
@@ -197,19 +207,30 @@ impl Client {
                 })?
             }
             Err(e) => {
-                let hint = if e.to_string().contains("wrong version number") {
-                    " (the registry may speak plain HTTP: use --tls-verify=false)"
-                } else {
-                    ""
-                };
+                let hint = plain_http_hint(&e);
                 return Err(e.context(format!(
                     "pinging container registry {}{hint}",
                     self.inner.registry
                 )));
             }
         };
-        *state = Some(p.clone());
+        let mut state = self.inner.state.lock().await;
+        state.base = Some(p.base.clone());
+        state.challenge = p.challenge.clone();
+        state.pinged = true;
         Ok(p)
+    }
+
+    /// Scheme and challenge when a ping settled them.
+    async fn known(&self) -> Option<Pinged> {
+        let state = self.inner.state.lock().await;
+        match (&state.base, state.pinged) {
+            (Some(base), true) => Some(Pinged {
+                base: base.clone(),
+                challenge: state.challenge.clone(),
+            }),
+            _ => None,
+        }
     }
 
     async fn ping_at(&self, base: &str) -> Result<Pinged> {
@@ -288,6 +309,7 @@ impl Client {
             headers,
             body: ReqBody::Empty,
             long: false,
+            extra_scope: None,
         })
         .await
     }
@@ -301,17 +323,40 @@ impl Client {
             headers,
             mut body,
             long,
+            extra_scope,
         } = r;
-        let pinged = self.pinged().await?;
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
+        // A stream can be sent once: settle scheme and challenge first.
+        let learnt = if matches!(body, ReqBody::Stream(_)) {
+            let p = self.pinged().await?;
+            (Some(p.base), p.challenge)
         } else {
-            format!("{}{}", pinged.base, path)
+            let st = self.inner.state.lock().await;
+            (st.base.clone(), st.challenge.clone())
         };
+        let (known_base, mut challenge) = learnt;
+        let mut probing_scheme = known_base.is_none() && !self.inner.config.tls_verify;
+        let mut base = known_base
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.inner.api_host));
+        let absolute = path.starts_with("http://") || path.starts_with("https://");
         let mut attempt = 0;
         let mut refreshed = false;
+        let mut challenged = false;
         loop {
-            let auth = self.authorization(&pinged, repo, access, refreshed).await?;
+            let url = if absolute {
+                path.to_string()
+            } else {
+                format!("{base}{path}")
+            };
+            let auth = self
+                .authorization(
+                    challenge.as_ref(),
+                    repo,
+                    access,
+                    extra_scope.as_deref(),
+                    refreshed,
+                )
+                .await?;
             let mut req = self
                 .inner
                 .http
@@ -344,14 +389,23 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     tracing::debug!("{method} {url} -> {status}");
-                    if retriable
-                        && status == StatusCode::UNAUTHORIZED
-                        && !refreshed
-                        && matches!(pinged.challenge, Some(Challenge::Bearer { .. }))
-                    {
+                    if known_base.is_none() && !absolute {
+                        self.inner.state.lock().await.base = Some(base.clone());
+                    }
+                    if retriable && status == StatusCode::UNAUTHORIZED {
+                        // Learn (or change) the challenge from the answer, once.
+                        let offered = challenge::from_headers(resp.headers());
+                        if !challenged && offered.is_some() && offered != challenge {
+                            challenged = true;
+                            challenge = offered;
+                            self.inner.state.lock().await.challenge = challenge.clone();
+                            continue;
+                        }
                         // A cached token may have been revoked: one fresh token, once.
-                        refreshed = true;
-                        continue;
+                        if !refreshed && matches!(challenge, Some(Challenge::Bearer { .. })) {
+                            refreshed = true;
+                            continue;
+                        }
                     }
                     if retriable && self.should_retry(status, attempt) {
                         attempt += 1;
@@ -361,16 +415,32 @@ impl Client {
                     return Ok(resp);
                 }
                 Err(e) => {
+                    if probing_scheme && !absolute && e.is_connect() {
+                        // --tls-verify=false: a registry that does not speak TLS.
+                        tracing::debug!(
+                            "{url}: {}; trying plain HTTP",
+                            response::describe_reqwest(&e)
+                        );
+                        probing_scheme = false;
+                        base = format!("http://{}", self.inner.api_host);
+                        continue;
+                    }
                     if retriable && attempt < self.inner.config.retry_times && !e.is_builder() {
                         attempt += 1;
                         tracing::debug!("{method} {url}: {}", response::describe_reqwest(&e));
                         self.backoff(attempt).await;
                         continue;
                     }
-                    return Err(Error::Network(format!(
+                    let err = Error::Network(format!(
                         "{method} {url}: {}",
                         response::describe_reqwest(&e)
-                    )));
+                    ));
+                    let hint = plain_http_hint(&err);
+                    return Err(if hint.is_empty() {
+                        err
+                    } else {
+                        err.context(hint.trim())
+                    });
                 }
             }
         }
@@ -378,16 +448,17 @@ impl Client {
 
     async fn authorization(
         &self,
-        pinged: &Pinged,
+        challenge: Option<&Challenge>,
         repo: Option<&str>,
         access: Access,
+        extra_scope: Option<&str>,
         force_new: bool,
     ) -> Result<Option<HeaderValue>> {
         let cred = &self.inner.config.credential;
         if let Credential::BearerToken(t) = cred {
             return Ok(Some(challenge::header_value(&format!("Bearer {t}"))?));
         }
-        match &pinged.challenge {
+        match challenge {
             None => Ok(None),
             Some(Challenge::Basic { .. }) => match cred {
                 Credential::Basic { username, password } => {
@@ -400,7 +471,11 @@ impl Client {
                 service,
                 scope: _,
             }) => {
-                let scope = challenge::scope_for(repo, access);
+                let mut scope = challenge::scope_for(repo, access);
+                if let Some(extra) = extra_scope {
+                    scope.push(' ');
+                    scope.push_str(extra);
+                }
                 let token = self
                     .inner
                     .tokens
@@ -429,14 +504,9 @@ impl Client {
         reference: &str,
         accept: &[&str],
     ) -> Result<FetchedManifest> {
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, accept_header(accept)?);
-        let resp = self
-            .send(Method::GET, &path, Some(repo), Access::Pull, headers)
+        let (resp, what) = self
+            .manifest_request(Method::GET, repo, reference, accept)
             .await?;
-        let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
-        let resp = response::check(resp, &what).await?;
         let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
         let digest_header = header_string(resp.headers(), "docker-content-digest");
         let bytes = response::read_limited(resp, MAX_MANIFEST_BYTES, &what).await?;
@@ -454,15 +524,29 @@ impl Client {
         reference: &str,
         accept: &[&str],
     ) -> Result<HeadInfo> {
+        let (resp, _) = self
+            .manifest_request(Method::HEAD, repo, reference, accept)
+            .await?;
+        Ok(head_info(&resp))
+    }
+
+    /// A successful manifest answer, and a description of what was asked for errors.
+    async fn manifest_request(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<(reqwest::Response, String)> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, accept_header(accept)?);
         let resp = self
-            .send(Method::HEAD, &path, Some(repo), Access::Pull, headers)
+            .send(method, &path, Some(repo), Access::Pull, headers)
             .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;
-        Ok(head_info(&resp))
+        Ok((resp, what))
     }
 
     /// HEAD a blob: whether it exists, and its size.
@@ -521,56 +605,62 @@ impl Client {
 
     /// All tags of a repository, following `Link` pagination.
     pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let what = format!("tags of {}/{repo}", self.inner.registry);
-        let mut out = Vec::new();
-        let mut path = format!("/v2/{repo}/tags/list");
-        for _ in 0..10_000 {
-            let resp = self
-                .send(
-                    Method::GET,
-                    &path,
-                    Some(repo),
-                    Access::Pull,
-                    HeaderMap::new(),
-                )
-                .await?;
-            let resp = response::check(resp, &what).await?;
-            let next = response::next_link(resp.headers());
-            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
-            out.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(n) => path = n,
-                None => return Ok(out),
-            }
-        }
-        Err(Error::other(format!("reading {what}: too many pages")))
+        let path = format!("/v2/{repo}/tags/list");
+        self.paginate(path, Some(repo), Access::Pull, "tags", &what)
+            .await
     }
 
     /// Repositories from `_catalog`, following pagination.
     pub async fn catalog(&self) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            repositories: Option<Vec<String>>,
-        }
         let what = format!("catalog of {}", self.inner.registry);
+        self.paginate(
+            "/v2/_catalog".into(),
+            None,
+            Access::Catalog,
+            "repositories",
+            &what,
+        )
+        .await
+    }
+
+    /// Collects the string list `field` of every page, following `Link` headers.
+    async fn paginate(
+        &self,
+        mut path: String,
+        repo: Option<&str>,
+        access: Access,
+        field: &str,
+        what: &str,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut path = "/v2/_catalog".to_string();
         for _ in 0..10_000 {
             let resp = self
-                .send(Method::GET, &path, None, Access::Catalog, HeaderMap::new())
+                .send(Method::GET, &path, repo, access, HeaderMap::new())
                 .await?;
-            let resp = response::check(resp, &what).await?;
+            let resp = response::check(resp, what).await?;
             let next = response::next_link(resp.headers());
-            let body = response::read_limited(resp, MAX_LIST_BYTES, &what).await?;
-            let page: Page = serde_json::from_slice(&body)
+            let body = response::read_limited(resp, MAX_LIST_BYTES, what).await?;
+            let page: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::InvalidInput(format!("reading {what}: invalid JSON: {e}")))?;
-            out.extend(page.repositories.unwrap_or_default());
+            match page.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::Array(items)) => {
+                    for item in items {
+                        let s = item.as_str().ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "reading {what}: {field} holds a non-string"
+                            ))
+                        })?;
+                        out.push(s.to_string());
+                    }
+                }
+                Some(_) => {
+                    return Err(Error::InvalidInput(format!(
+                        "reading {what}: {field} is not a list"
+                    )))
+                }
+            }
             match next {
                 Some(n) => path = n,
                 None => return Ok(out),
@@ -633,6 +723,15 @@ impl Client {
     }
 }
 
+/// A hint when a TLS handshake met a plain-HTTP server.
+fn plain_http_hint(e: &Error) -> &'static str {
+    if e.to_string().contains("wrong version number") {
+        " (the registry may speak plain HTTP: use --tls-verify=false)"
+    } else {
+        ""
+    }
+}
+
 /// One request for [`Client::send_req`].
 struct Req<'a> {
     method: Method,
@@ -643,6 +742,8 @@ struct Req<'a> {
     body: ReqBody,
     /// A blob transfer: no total deadline, only the per-read one.
     long: bool,
+    /// A second token scope (pull on the repository a blob is mounted from).
+    extra_scope: Option<String>,
 }
 
 enum ReqBody {

@@ -59,6 +59,19 @@ pub async fn run(global: &GlobalOpts, a: DeleteArgs) -> Result<()> {
                 .await
                 .map_err(|e| e.context(format!("deleting docker://{reference}")))
         }
+        ImageName::Oci {
+            path,
+            reference,
+            index,
+        } => {
+            crate::transport::oci::delete(
+                &path,
+                reference.as_deref(),
+                index,
+                a.image.shared_blob_dir.as_deref(),
+            )
+            .await
+        }
         other => {
             other.require_supported()?;
             Err(Error::Unsupported(format!(

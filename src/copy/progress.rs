@@ -1,7 +1,14 @@
-//! Copy progress for people: skopeo's plain lines on stdout (`Copying blob sha256:…`),
-//! and one summary line with bytes and time. `-q` silences it.
+//! Copy progress for people: on a terminal, a bar per blob (bytes, rate); otherwise
+//! skopeo's plain lines on stdout (`Copying blob sha256:…`). Either way one summary line
+//! with bytes and time at the end. `-q` silences it.
 
 use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::transport::BlobStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -9,6 +16,8 @@ use std::time::Instant;
 /// Where progress goes.
 pub struct Progress {
     out: Option<Mutex<Box<dyn Write + Send>>>,
+    /// Bars on a terminal; `None` prints lines.
+    bars: Option<indicatif::MultiProgress>,
     started: Instant,
     bytes: AtomicU64,
     blobs_copied: AtomicU64,
@@ -16,9 +25,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Lines to stdout.
+    /// Bars when stdout is a terminal, lines otherwise.
     pub fn stdout() -> Progress {
-        Progress::to(Box::new(std::io::stdout()))
+        let mut p = Progress::to(Box::new(std::io::stdout()));
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            p.bars = Some(indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stdout(),
+            ));
+        }
+        p
     }
 
     pub fn to(w: Box<dyn Write + Send>) -> Progress {
@@ -31,6 +46,7 @@ impl Progress {
     pub fn quiet() -> Progress {
         Progress {
             out: None,
+            bars: None,
             started: Instant::now(),
             bytes: AtomicU64::new(0),
             blobs_copied: AtomicU64::new(0),
@@ -39,6 +55,10 @@ impl Progress {
     }
 
     pub fn line(&self, s: &str) {
+        if let Some(b) = &self.bars {
+            let _ = b.println(s);
+            return;
+        }
         if let Some(o) = &self.out {
             let mut o = o.lock().unwrap();
             // Progress is best effort: a closed stdout must not fail the copy.
@@ -47,8 +67,36 @@ impl Progress {
         }
     }
 
-    pub fn blob_started(&self, kind: &str, digest: &str) {
-        self.line(&format!("Copying {kind} {digest}"));
+    /// Announces a blob and returns its stream, counted on a bar when there are bars.
+    pub fn track(
+        &self,
+        kind: &str,
+        digest: &str,
+        size: Option<u64>,
+        stream: BlobStream,
+    ) -> BlobStream {
+        let Some(bars) = &self.bars else {
+            self.line(&format!("Copying {kind} {digest}"));
+            return stream;
+        };
+        let bar = bars.add(match size {
+            Some(n) => indicatif::ProgressBar::new(n),
+            None => indicatif::ProgressBar::no_length(),
+        });
+        let style = indicatif::ProgressStyle::with_template(
+            "Copying {prefix} {msg:12} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(kind.to_string());
+        bar.set_message(
+            digest
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>(),
+        );
+        Box::pin(Counted { inner: stream, bar })
     }
 
     pub fn blob_skipped(&self, kind: &str, digest: &str) {
@@ -78,6 +126,32 @@ impl Progress {
             if copied == 1 { "" } else { "s" },
             human_bytes(bytes)
         ));
+    }
+}
+
+/// A stream that moves its bar as bytes pass, finishing it at the end.
+struct Counted {
+    inner: BlobStream,
+    bar: indicatif::ProgressBar,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = self.inner.as_mut().poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            let n = (buf.filled().len() - before) as u64;
+            if n == 0 {
+                self.bar.finish_with_message("done");
+            } else {
+                self.bar.inc(n);
+            }
+        }
+        r
     }
 }
 

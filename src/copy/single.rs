@@ -215,7 +215,6 @@ impl Engine<'_> {
                 return Ok(found);
             }
         }
-        self.progress.blob_started(kind, &info.digest);
         let what = format!("{kind} {}", info.digest);
         let (stream, size) = self
             .src
@@ -227,6 +226,7 @@ impl Engine<'_> {
         } else {
             size
         };
+        let stream = self.progress.track(kind, &info.digest, expected, stream);
         let verified: crate::transport::BlobStream = Box::pin(VerifyingReader::new(
             stream,
             &info.digest,

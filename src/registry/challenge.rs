@@ -199,8 +199,8 @@ async fn fetch(
             if let Some(s) = service {
                 form.push(("service", s.to_string()));
             }
-            if !scope.is_empty() {
-                form.push(("scope", scope.to_string()));
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                form.push(("scope", s.to_string()));
             }
             http.post(url).form(&form).timeout(timeout).send().await
         }
@@ -210,8 +210,8 @@ async fn fetch(
                 if let Some(s) = service {
                     q.append_pair("service", s);
                 }
-                if !scope.is_empty() {
-                    q.append_pair("scope", scope);
+                for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                    q.append_pair("scope", s);
                 }
             }
             let mut req = http.get(url).timeout(timeout);

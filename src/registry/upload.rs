@@ -48,6 +48,7 @@ impl Client {
                 headers,
                 body: ReqBody::Empty,
                 long: false,
+                extra_scope: mount.map(|(_, from)| format!("repository:{from}:pull")),
             })
             .await?;
         let what = format!("starting an upload to {}/{repo}", self.registry());
@@ -83,6 +84,7 @@ impl Client {
                 headers,
                 body: ReqBody::Stream(Some(body)),
                 long: true,
+                extra_scope: None,
             })
             .await?;
         let what = format!("uploading blob {digest} to {}/{repo}", self.registry());
@@ -113,6 +115,7 @@ impl Client {
                 headers,
                 body: ReqBody::Stream(Some(body)),
                 long: true,
+                extra_scope: None,
             })
             .await?;
         let what = format!("uploading a blob to {}/{repo}", self.registry());
@@ -131,6 +134,7 @@ impl Client {
                 headers,
                 body: ReqBody::Empty,
                 long: false,
+                extra_scope: None,
             })
             .await?;
         response::check(
@@ -164,6 +168,7 @@ impl Client {
                 headers,
                 body: ReqBody::Bytes(bytes),
                 long: false,
+                extra_scope: None,
             })
             .await?;
         let what = format!("writing manifest {reference} to {}/{repo}", self.registry());

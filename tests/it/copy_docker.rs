@@ -292,3 +292,52 @@ fn delete_removes_the_manifest() {
     ]));
     missing.assert_code(2);
 }
+
+/// With token auth, a copy inside one registry mounts blobs, asking for pull on the
+/// source repository in the same token.
+#[test]
+fn token_registry_copy_mounts_with_both_scopes() {
+    let reg = Registry::builder().token().start();
+    let fx = Fixtures::get();
+    fx.small.push(&reg);
+    let ts = reg.token_server().expect("token server");
+    ts.clear_requests();
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(reg.client_flags("src-"));
+    args.extend(reg.client_flags("dest-"));
+    args.push(reg.docker_ref("small:latest"));
+    args.push(reg.docker_ref("team/small:1"));
+    let out = run(scry().args(&args));
+    out.assert_success();
+    assert_eq!(
+        out.stdout.matches("skipped: already exists").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let asked = ts.requests();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.scopes.iter().any(|s| s == "repository:small:pull")
+                && r.scopes
+                    .iter()
+                    .any(|s| s.starts_with("repository:team/small:") && s.contains("push"))),
+        "{:?}",
+        asked.iter().map(|r| r.scopes.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        raw_manifest_with(&reg, "team/small:1"),
+        fx.small.image.manifest
+    );
+}
+
+fn raw_manifest_with(reg: &Registry, name_ref: &str) -> Vec<u8> {
+    let mut args: Vec<String> = vec!["inspect".into(), "--raw".into()];
+    args.extend(reg.client_flags(""));
+    args.push(reg.docker_ref(name_ref));
+    run(skopeo().args(&args))
+        .assert_success()
+        .stdout_bytes
+        .clone()
+}
