@@ -4,9 +4,11 @@
 //! message, and leaves no trace where the image would have gone.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{oci_ref_names, read_tree, scratch, scry_copy, skopeo_copy, Place, Transport};
-use crate::harness::{run, scry, shared_registry, CmdOutput};
+use crate::fake::{Action, FakeServer};
+use crate::harness::{run, run_with_timeout, scry, shared_registry, CmdOutput};
 
 /// Every path below `root` whose name marks an unfinished write.
 fn leftovers(root: &Path) -> Vec<String> {
@@ -291,4 +293,98 @@ fn preserve_digests_with_a_format_change_is_refused_before_writing() {
             read_tree(dir.path()).keys().collect::<Vec<_>>()
         );
     }
+}
+
+/// Files of an OCI layout that are not part of a finished layout: anything but
+/// `oci-layout`, `index.json` and `blobs/sha256/<64 hex>`.
+fn unfinished_in_layout(layout: &Path) -> Vec<String> {
+    if !layout.exists() {
+        return Vec::new();
+    }
+    read_tree(layout)
+        .into_iter()
+        .filter(|(_, node)| !matches!(node, super::Node::Dir))
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let blob = p
+                .strip_prefix("blobs/sha256/")
+                .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            !(blob || p == "oci-layout" || p == "index.json")
+        })
+        .collect()
+}
+
+/// One layer fails its digest while another is still arriving (the source stalls
+/// half-way through it): the copy fails at once, naming the bad blob, and removes
+/// the unfinished file of the stalled one as well.
+#[test]
+fn failed_copy_to_oci_removes_blobs_still_in_flight() {
+    let img = crate::harness::Fixtures::get().multilayer.image.clone();
+    let dir = scratch();
+    let layout = dir.path().join("layout");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let stalled = img.layers[2].blob.clone();
+    let corrupt = img.layers[0].blob.clone();
+    let blobs: Vec<_> = img.blobs().into_iter().cloned().collect();
+    let (manifest, mt) = (img.manifest.clone(), img.media_type.clone());
+    let watched = layout.clone();
+    let srv = FakeServer::start(move |r, _| {
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        if r.path.contains("/manifests/") {
+            return Action::with(200, &[("Content-Type", &mt)], manifest.clone());
+        }
+        if r.method == "GET" && r.path.ends_with(&stalled.digest) {
+            return Action::Hang {
+                status: 200,
+                headers: Vec::new(),
+                body: stalled.data.clone(),
+                send: stalled.data.len() / 2,
+            };
+        }
+        if r.method == "GET" && r.path.ends_with(&corrupt.digest) {
+            // Answer once the stalled blob is being written (or after a while, in
+            // case scry does not stage it in the layout at all).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while unfinished_in_layout(&watched).is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return Action::with(200, &[], vec![b'x'; corrupt.data.len()]);
+        }
+        match blobs.iter().find(|b| r.path.ends_with(&b.digest)) {
+            Some(b) => Action::with(200, &[], b.data.clone()),
+            None => Action::json(404, r#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#),
+        }
+    });
+    let dst = format!("oci:{}:t", layout.display());
+    let out = run_with_timeout(
+        scry().args([
+            "--tmpdir",
+            tmp.to_str().unwrap(),
+            "copy",
+            "--src-tls-verify=false",
+            "--image-parallel-copies",
+            "4",
+            &format!("docker://{}/multilayer:latest", srv.host()),
+            &dst,
+        ]),
+        Duration::from_secs(60),
+    );
+    assert_failed_naming(&out, &img.layers[0].blob.digest);
+    assert!(
+        srv.count(&img.layers[2].blob.digest) > 0,
+        "premise: the stalled blob was requested"
+    );
+    if layout.join("index.json").exists() {
+        assert!(oci_ref_names(&layout).is_empty(), "{dst} tagged an image");
+    }
+    // Known bug (reported): the stalled blob's temporary file stays in blobs/sha256.
+    let left = unfinished_in_layout(&layout);
+    assert!(left.is_empty(), "{dst}: unfinished files left: {left:?}");
+    assert!(
+        read_tree(&tmp).is_empty(),
+        "temporary files left in --tmpdir"
+    );
 }
