@@ -35,6 +35,14 @@ pub enum Action {
         body: Vec<u8>,
         send: usize,
     },
+    /// Like `Truncate`, but then keep the connection open until the client closes it:
+    /// a body that stalls part-way.
+    Hang {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        send: usize,
+    },
 }
 
 impl Action {
@@ -196,6 +204,20 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
                 let _ = write_head(&mut out, status, &headers, body.len());
                 let _ = out.write_all(&body[..send.min(body.len())]);
                 let _ = out.flush();
+                return;
+            }
+            Action::Hang {
+                status,
+                headers,
+                body,
+                send,
+            } => {
+                let _ = write_head(&mut out, status, &headers, body.len());
+                let _ = out.write_all(&body[..send.min(body.len())]);
+                let _ = out.flush();
+                // Wait for the client to go away (end of stream, error or read timeout).
+                let mut sink = [0u8; 512];
+                while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
                 return;
             }
         }

@@ -2,6 +2,7 @@
 
 mod auth_tests;
 mod copy_docker;
+mod copy_matrix;
 mod fake;
 mod faults;
 mod harness;

@@ -1,0 +1,288 @@
+//! Manifest format and layer compression changes: `--format` both ways (accepted by
+//! the registry and by skopeo), `--dest-compress-format zstd`, `--dest-decompress`,
+//! `--dest-compress`, and how `oci:` stores uncompressed layers.
+
+use serde_json::Value;
+
+use super::{
+    dir_blob, dir_manifest, layer_tar, oci_blob, oci_manifest, scry_copy, skopeo_copy,
+    skopeo_inspect, Place, Transport, GZIP_MAGIC, ZSTD_MAGIC,
+};
+use crate::harness::image::{
+    Image, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX,
+    OCI_LAYER_GZIP, OCI_MANIFEST,
+};
+use crate::harness::push::sha256_digest;
+use crate::harness::shared_registry;
+
+const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// The descriptor digests of a manifest: config first, then layers.
+fn digests(m: &Value) -> Vec<String> {
+    std::iter::once(&m["config"])
+        .chain(m["layers"].as_array().unwrap())
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn expected_digests(image: &Image) -> Vec<String> {
+    std::iter::once(image.config.digest.clone())
+        .chain(image.layer_digests())
+        .collect()
+}
+
+/// Asserts `m` is a manifest of `image` in the given flavour, with the same blobs.
+#[track_caller]
+fn assert_flavour(m: &Value, image: &Image, manifest: &str, config: &str, layer: &str) {
+    assert_eq!(m["mediaType"], manifest, "{m}");
+    assert_eq!(m["config"]["mediaType"], config, "{m}");
+    for l in m["layers"].as_array().unwrap() {
+        assert_eq!(l["mediaType"], layer, "{m}");
+    }
+    assert_eq!(digests(m), expected_digests(image), "blobs changed: {m}");
+}
+
+#[test]
+fn format_conversions_both_ways_are_accepted_by_registry_and_skopeo() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let client = place.reg.client();
+    // OCI → v2s2 → OCI, and Docker → OCI → v2s2, each hop through a local transport
+    // and the registry.
+    let hops = [
+        (
+            "multilayer",
+            &fx.multilayer.image,
+            Transport::Oci,
+            "v2s2",
+            "oci",
+        ),
+        ("docker", &fx.docker.image, Transport::Dir, "oci", "v2s2"),
+    ];
+    for (name, image, local_t, first, second) in hops {
+        let local = place.image(local_t, &format!("{name}-local"));
+        skopeo_copy(&[&shared.docker_ref(&format!("{name}:latest")), &local]).assert_success();
+        let there = place.reg.docker_ref(&format!("conv/{name}:{first}"));
+        scry_copy(&["--format", first, &local, &there]).assert_success();
+        let (back, back_path) = place.dir(&format!("{name}-back"));
+        scry_copy(&["--format", second, &there, &back]).assert_success();
+
+        let pushed = client
+            .get_manifest(&format!("conv/{name}"), first)
+            .expect("the registry accepted the converted manifest");
+        let pushed: Value = serde_json::from_slice(&pushed.bytes).unwrap();
+        let returned = dir_manifest(&back_path);
+        let (docker_m, oci_m) = if first == "v2s2" {
+            (&pushed, &returned)
+        } else {
+            (&returned, &pushed)
+        };
+        assert_flavour(
+            docker_m,
+            image,
+            DOCKER_MANIFEST,
+            DOCKER_CONFIG,
+            DOCKER_LAYER_GZIP,
+        );
+        assert_flavour(oci_m, image, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP);
+
+        // skopeo reads both and copies them on.
+        for img in [there.as_str(), back.as_str()] {
+            let cfg = skopeo_inspect(&["--config", "--raw"], img);
+            assert!(cfg.stdout_bytes == image.config.data, "config of {img}");
+            let (onward, _) = place.dir(&format!(
+                "{name}-onward-{}",
+                &sha256_digest(img.as_bytes())[7..15]
+            ));
+            skopeo_copy(&[img, &onward]).assert_success();
+        }
+        // And the converted-back image goes to the registry again.
+        let again = place.reg.docker_ref(&format!("conv/{name}:{second}"));
+        scry_copy(&[&back, &again]).assert_success();
+        assert!(client
+            .get_manifest(&format!("conv/{name}"), second)
+            .is_some());
+    }
+}
+
+#[test]
+fn zstd_output_has_zstd_magic_and_media_type_in_oci_and_dir() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    for (name, image) in [("small", &fx.small.image), ("docker", &fx.docker.image)] {
+        let src = shared.docker_ref(&format!("{name}:latest"));
+        let oci = place.image(Transport::Oci, &format!("{name}-zstd"));
+        let (dir, dir_path) = place.dir(&format!("{name}-zstd"));
+        for dst in [&oci, &dir] {
+            scry_copy(&["--dest-compress-format", "zstd", &src, dst]).assert_success();
+        }
+        let layout = place.local_path(Transport::Oci, &format!("{name}-zstd"));
+        let from_oci = oci_manifest(&layout, "t");
+        let from_dir = dir_manifest(&dir_path);
+        for (m, blob_of) in [
+            (
+                &from_oci,
+                &(|d: &str| oci_blob(&layout, d)) as &dyn Fn(&str) -> Vec<u8>,
+            ),
+            (&from_dir, &|d: &str| dir_blob(&dir_path, d)),
+        ] {
+            // zstd needs an OCI manifest, whatever the source's flavour.
+            assert_eq!(m["mediaType"], OCI_MANIFEST, "{m}");
+            assert_eq!(m["config"]["digest"], image.config.digest.as_str());
+            let layers = m["layers"].as_array().unwrap();
+            assert_eq!(layers.len(), image.layers.len());
+            for l in layers {
+                assert_eq!(l["mediaType"], OCI_LAYER_ZSTD, "{m}");
+                let d = l["digest"].as_str().unwrap();
+                let blob = blob_of(d);
+                assert_eq!(&blob[..4], &ZSTD_MAGIC, "layer {d} of {name}");
+                assert_eq!(sha256_digest(&blob), d);
+                assert_eq!(l["size"].as_u64(), Some(blob.len() as u64));
+            }
+        }
+        for dst in [&oci, &dir] {
+            let cfg = skopeo_inspect(&["--config", "--raw"], dst);
+            assert!(cfg.stdout_bytes == image.config.data, "config of {dst}");
+            let (onward, _) = place.dir(&format!(
+                "{name}-zstd-onward-{}",
+                &sha256_digest(dst.as_bytes())[7..15]
+            ));
+            skopeo_copy(&[dst, &onward]).assert_success();
+        }
+    }
+}
+
+#[test]
+fn dest_decompress_writes_plain_tars_and_dest_compress_gzips_them() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    for (name, image, plain_type, gzip_type) in [
+        (
+            "multilayer",
+            &fx.multilayer.image,
+            OCI_LAYER_TAR,
+            OCI_LAYER_GZIP,
+        ),
+        (
+            "docker",
+            &fx.docker.image,
+            DOCKER_LAYER_TAR,
+            DOCKER_LAYER_GZIP,
+        ),
+    ] {
+        let (plain, plain_path) = place.dir(&format!("{name}-plain"));
+        scry_copy(&[
+            "--dest-decompress",
+            &shared.docker_ref(&format!("{name}:latest")),
+            &plain,
+        ])
+        .assert_success();
+        let m = dir_manifest(&plain_path);
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), image.layers.len());
+        for (l, want) in layers.iter().zip(&image.layers) {
+            assert_eq!(l["mediaType"], plain_type, "{m}");
+            // The plain tar is the layer's diff: same digest, same bytes.
+            assert_eq!(l["digest"], want.diff_id.as_str(), "{m}");
+            assert!(dir_blob(&plain_path, &want.diff_id) == want.tar);
+        }
+        skopeo_inspect(&[], &plain);
+
+        let (gz, gz_path) = place.dir(&format!("{name}-regzipped"));
+        scry_copy(&["--dest-compress", &plain, &gz]).assert_success();
+        let m = dir_manifest(&gz_path);
+        for (l, want) in m["layers"].as_array().unwrap().iter().zip(&image.layers) {
+            assert_eq!(l["mediaType"], gzip_type, "{m}");
+            let blob = dir_blob(&gz_path, l["digest"].as_str().unwrap());
+            assert_eq!(&blob[..2], &GZIP_MAGIC);
+            assert!(layer_tar(&blob) == want.tar, "layer of {gz}");
+        }
+        skopeo_inspect(&[], &gz);
+    }
+}
+
+#[test]
+fn oci_destination_compresses_plain_layers_unless_told_to_accept_them() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let image = &fx.multilayer.image;
+    let (plain, _) = place.dir("plain");
+    scry_copy(&[
+        "--dest-decompress",
+        &shared.docker_ref("multilayer:latest"),
+        &plain,
+    ])
+    .assert_success();
+    for (name, flags, want_type) in [
+        ("compressed", &[][..], OCI_LAYER_GZIP),
+        (
+            "accepted",
+            &["--dest-oci-accept-uncompressed-layers"][..],
+            OCI_LAYER_TAR,
+        ),
+    ] {
+        let out = place.image(Transport::Oci, name);
+        let mut args = flags.to_vec();
+        args.extend([plain.as_str(), out.as_str()]);
+        scry_copy(&args).assert_success();
+        let layout = place.local_path(Transport::Oci, name);
+        let m = oci_manifest(&layout, "t");
+        for (l, want) in m["layers"].as_array().unwrap().iter().zip(&image.layers) {
+            assert_eq!(l["mediaType"], want_type, "{name}: {m}");
+            let blob = oci_blob(&layout, l["digest"].as_str().unwrap());
+            assert_eq!(blob.starts_with(&GZIP_MAGIC), want_type == OCI_LAYER_GZIP);
+            assert!(
+                layer_tar(&blob) == want.tar,
+                "{name}: layer {}",
+                want.diff_id
+            );
+        }
+        skopeo_inspect(&[], &out);
+    }
+}
+
+#[test]
+fn docker_list_copied_whole_into_oci_layouts_becomes_an_oci_index() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let list = &fx.dockerlist.index;
+    let src = shared.docker_ref("dockerlist:latest");
+    // dir: holds any manifest type: no conversion, the same bytes.
+    let (dir, dir_path) = place.dir("list");
+    scry_copy(&["--all", &src, &dir]).assert_success();
+    assert!(std::fs::read(dir_path.join("manifest.json")).unwrap() == list.manifest);
+
+    // oci: and oci-archive: hold only OCI manifests: the list must become an index
+    // (as skopeo does). Known bug (reported): scry converts the children but writes
+    // the rewritten list with the Docker list media type, so skopeo cannot find it.
+    let layout = place.local_path(Transport::Oci, "list");
+    for dst in [
+        place.image(Transport::Oci, "list"),
+        place.image(Transport::OciArchive, "list"),
+    ] {
+        scry_copy(&["--all", &src, &dst]).assert_success();
+        let raw = skopeo_inspect(&["--raw"], &dst);
+        let index: Value = serde_json::from_slice(&raw.stdout_bytes).unwrap();
+        assert_eq!(index["mediaType"], OCI_INDEX, "{dst}: {index}");
+        let platforms: Vec<&Value> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["mediaType"], OCI_MANIFEST, "{dst}: {index}");
+                &m["platform"]
+            })
+            .collect();
+        let want: Vec<Value> = list.children.iter().map(|c| c.platform.to_json()).collect();
+        assert_eq!(platforms, want.iter().collect::<Vec<_>>(), "{dst}");
+        let (onward, _) = place.dir(&format!(
+            "list-onward-{}",
+            &sha256_digest(dst.as_bytes())[7..15]
+        ));
+        skopeo_copy(&["--all", &dst, &onward]).assert_success();
+    }
+    let entry = &super::oci_index(&layout)["manifests"][0];
+    assert_eq!(entry["mediaType"], OCI_INDEX, "index.json entry: {entry}");
+}

@@ -1,0 +1,208 @@
+//! What `scry copy` prints when stdout is not a terminal (and with `-q`), and
+//! `scry delete` on local transports.
+
+use super::{oci_ref_names, read_tree, scry_copy, skopeo_copy, Place, Transport};
+use crate::harness::{run, scry, shared_registry, skopeo};
+
+#[test]
+fn progress_lines_name_every_blob_and_end_with_a_summary() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let image = &fx.multilayer.image;
+    for (i, dst_t) in [Transport::Dir, Transport::Oci, Transport::Docker]
+        .into_iter()
+        .enumerate()
+    {
+        let dst = place.image(dst_t, &format!("progress-{i}"));
+        let out = scry_copy(&[&shared.docker_ref("multilayer:latest"), &dst]);
+        out.assert_success();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines.first(),
+            Some(&"Getting image source signatures"),
+            "{out}"
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("Copying config {}", image.config.digest)),
+            "{out}"
+        );
+        for d in image.layer_digests() {
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|l| l.starts_with(&format!("Copying blob {d}")))
+                    .count(),
+                1,
+                "blob {d}: {out}"
+            );
+        }
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("Copying blob sha256:"))
+                .count(),
+            image.layers.len(),
+            "{out}"
+        );
+        let writing = lines
+            .iter()
+            .position(|l| *l == "Writing manifest to image destination")
+            .unwrap_or_else(|| panic!("no manifest line: {out}"));
+        // The summary follows, counting what was copied.
+        let summary = lines[writing + 1..]
+            .iter()
+            .find(|l| l.starts_with("Copied "))
+            .unwrap_or_else(|| panic!("no summary line: {out}"));
+        assert!(
+            summary.contains(&format!("{} blobs", image.blobs().len())),
+            "{summary}"
+        );
+        // No terminal: no carriage returns or escape sequences.
+        assert!(
+            !out.stdout.contains('\r') && !out.stdout.contains('\x1b'),
+            "{:?}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn quiet_copy_prints_nothing() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    for (i, flag) in ["-q", "--quiet"].into_iter().enumerate() {
+        let dst = place.image(Transport::Oci, &format!("quiet-{i}"));
+        let out = scry_copy(&[flag, &shared.docker_ref("small:latest"), &dst]);
+        out.assert_success();
+        assert_eq!(out.stdout, "", "{out}");
+        assert_eq!(out.stderr, "", "{out}");
+        assert_eq!(
+            oci_ref_names(&place.local_path(Transport::Oci, &format!("quiet-{i}"))),
+            ["t"]
+        );
+    }
+}
+
+/// The blob files of an OCI layout (digests), sorted.
+fn layout_blobs(layout: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = read_tree(&layout.join("blobs/sha256"))
+        .into_keys()
+        .map(|hex| format!("sha256:{hex}"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn delete_from_an_oci_layout_drops_the_entry_and_unreferenced_blobs() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let layout = place.path().join("layout");
+    let name = |tag: &str| format!("oci:{}:{tag}", layout.display());
+    let multiarch = shared.docker_ref("multiarch:latest");
+    // The whole index, two of its children on their own (all children share the
+    // base layer), and one image under two tags.
+    skopeo_copy(&["--all", &multiarch, &name("all")]).assert_success();
+    for (arch, variant, tag) in [("amd64", None, "amd"), ("arm64", Some("v8"), "arm")] {
+        let mut cmd = skopeo();
+        cmd.args(["--override-arch", arch]);
+        if let Some(v) = variant {
+            cmd.args(["--override-variant", v]);
+        }
+        cmd.args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            &multiarch,
+            &name(tag),
+        ]);
+        run(&mut cmd).assert_success();
+    }
+    let small = shared.docker_ref("small:latest");
+    for tag in ["s1", "s2"] {
+        skopeo_copy(&[&small, &name(tag)]).assert_success();
+    }
+    let index = &fx.multiarch.index;
+    let amd = index.child("amd64", None);
+    let arm = index.child("arm64", Some("v8"));
+    assert_eq!(
+        amd.layers[0].blob.digest, arm.layers[0].blob.digest,
+        "fixture premise: shared base layer"
+    );
+    let digests_of = |images: &[&crate::harness::Image]| -> Vec<String> {
+        images
+            .iter()
+            .flat_map(|i| {
+                std::iter::once(i.digest.clone())
+                    .chain(i.blobs().iter().map(|b| b.digest.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let expect = |mut v: Vec<String>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+
+    // The premise: the layout holds exactly these images' blobs and the index.
+    let mut before = digests_of(&index.children.iter().collect::<Vec<_>>());
+    before.extend(digests_of(&[&fx.small.image]));
+    before.push(index.digest.clone());
+    assert_eq!(layout_blobs(&layout), expect(before), "before deleting");
+
+    let delete = |tag: &str| {
+        run(scry().args(["delete", &name(tag)]))
+            .assert_success()
+            .stdout
+            .clone()
+    };
+    // The index goes with the child only it referenced (arm/v7); the others stay.
+    delete("all");
+    assert_eq!(oci_ref_names(&layout), ["amd", "arm", "s1", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[amd, arm, &fx.small.image])),
+        "after deleting the index"
+    );
+    // A child: its manifest, config and own layer go; the shared base layer stays.
+    delete("amd");
+    assert_eq!(oci_ref_names(&layout), ["arm", "s1", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[arm, &fx.small.image])),
+        "after deleting amd"
+    );
+    // One of two tags of the same image: only the entry goes.
+    delete("s1");
+    assert_eq!(oci_ref_names(&layout), ["arm", "s2"]);
+    assert_eq!(
+        layout_blobs(&layout),
+        expect(digests_of(&[arm, &fx.small.image])),
+        "after deleting s1"
+    );
+    // What remains is intact for skopeo and scry; the deleted names are not found.
+    for tag in ["arm", "s2"] {
+        run(skopeo().args(["inspect", &name(tag)])).assert_success();
+        let (dir, _) = place.dir(&format!("after-delete-{tag}"));
+        scry_copy(&[&name(tag), &dir]).assert_success();
+    }
+    for tag in ["all", "amd", "s1"] {
+        run(scry().args(["inspect", &name(tag)])).assert_code(2);
+    }
+}
+
+#[test]
+fn delete_from_a_dir_is_not_supported() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    let (dir, path) = place.dir("keep");
+    skopeo_copy(&[&shared.docker_ref("small:latest"), &dir]).assert_success();
+    let before = read_tree(&path);
+    let out = run(scry().args(["delete", &dir]));
+    out.assert_code(1);
+    assert!(out.stderr.contains("not supported"), "{out}");
+    assert!(out.stderr.contains("dir"), "{out}");
+    assert!(read_tree(&path) == before, "{dir} changed");
+}
