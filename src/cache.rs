@@ -349,6 +349,7 @@ impl BlobCache {
                 match wait(rx).await {
                     Ok(Arrived::Stored) => {}
                     Ok(Arrived::Passed { start, bytes }) => passed.push((start, bytes)),
+                    Ok(Arrived::Skipped) => {}
                     Err(e) => return Err(replicate(&e)),
                 }
             }
@@ -377,8 +378,18 @@ impl BlobCache {
         fetcher: &Arc<dyn RangeFetcher>,
     ) -> Result<PathBuf> {
         let hex = digest_hex(&key.digest)?;
-        let state = self.shared.state(hex);
         let what = || format!("caching blob {}", key.digest);
+        if key.size > self.shared.config.max_bytes {
+            return Err(
+                Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).context(format!(
+                    "{}: {} bytes do not fit the cache budget of {} bytes",
+                    what(),
+                    key.size,
+                    self.shared.config.max_bytes
+                )),
+            );
+        }
+        let state = self.shared.state(hex);
         for attempt in 0..3 {
             let mut plan = self
                 .plan(&state, key, Want::Whole)
@@ -393,22 +404,16 @@ impl BlobCache {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
-            let mut passed = false;
+            let mut again = false;
             for rx in plan.waits {
                 match wait(rx).await {
                     Ok(Arrived::Stored) => {}
-                    Ok(Arrived::Passed { .. }) => passed = true,
+                    Ok(Arrived::Passed { .. } | Arrived::Skipped) => again = true,
                     Err(e) => return Err(replicate(&e)),
                 }
             }
-            if passed {
-                return Err(
-                    Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).context(format!(
-                        "{}: no room within the cache budget of {} bytes",
-                        what(),
-                        self.shared.config.max_bytes
-                    )),
-                );
+            if again {
+                continue;
             }
             self.shared.finish(&state).await?;
             let st = state.clone();

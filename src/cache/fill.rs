@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::index::{Entry, Key};
 use super::partial::{Finish, Partial, Stored};
-use super::state::{Arrived, BlobState, FillJob, Gen, Outcome};
+use super::state::{Arrived, BlobState, FillJob, Gen, JobKind, Outcome};
 use super::{blocking, BlobKey, RangeFetcher, Shared};
 use crate::error::{Error, Result};
 
@@ -40,6 +40,16 @@ async fn read_full(
     Ok(n)
 }
 
+/// What became of a chunk handed to [`Shared::store_chunk`].
+enum Store {
+    Stored,
+    /// Neither the budget nor the filesystem limit has room, even after eviction.
+    NoRoom,
+    /// The files were promoted or deleted meanwhile.
+    Stale,
+    Failed(std::io::Error),
+}
+
 impl Shared {
     /// Runs one flight to its end; every sender is resolved whatever happens.
     pub(crate) async fn fill(
@@ -56,8 +66,20 @@ impl Shared {
             .into_iter()
             .map(|(c, id, tx)| (c, (id, tx)))
             .collect();
+        let _permit = match &job.permits {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let res = self
-            .stream_chunks(&state, &key, &p, req.clone(), &mut pending, &*fetcher)
+            .stream_chunks(
+                &state,
+                &key,
+                job.kind,
+                &p,
+                req.clone(),
+                &mut pending,
+                &*fetcher,
+            )
             .await;
         if pending.is_empty() {
             return;
@@ -75,10 +97,12 @@ impl Shared {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn stream_chunks(
         self: &Arc<Self>,
         state: &Arc<BlobState>,
         key: &BlobKey,
+        kind: JobKind,
         p: &Arc<Partial>,
         req: Range<u64>,
         pending: &mut Pending,
@@ -126,7 +150,7 @@ impl Shared {
                 break;
             }
             let stored = self
-                .chunk_arrived(state, p, c, Bytes::from(buf), pending)
+                .chunk_arrived(state, kind, p, c, Bytes::from(buf), pending)
                 .await?;
             if !stored && pending.is_empty() {
                 break; // nowhere to keep more and nobody waiting
@@ -147,64 +171,81 @@ impl Shared {
     async fn chunk_arrived(
         self: &Arc<Self>,
         state: &Arc<BlobState>,
+        kind: JobKind,
         p: &Arc<Partial>,
         c: u64,
         bytes: Bytes,
         pending: &mut Pending,
     ) -> Result<bool> {
-        let stored = {
+        let store = {
             let (this, hex, p, b) = (self.clone(), state.hex.clone(), p.clone(), bytes.clone());
             blocking(move || Ok(this.store_chunk(&hex, &p, c, &b))).await?
         };
-        if stored && p.all_present() {
-            // The chunk that completes the blob is only handed out once it verified.
-            if let Err(e) = self.finish(state).await {
-                let e = Arc::new(e);
-                for (c, (id, tx)) in pending.drain() {
-                    state.resolve(c, id, tx, Err(e.clone()));
+        let skip_all = |pending: &mut Pending| {
+            for (c, (id, tx)) in pending.drain() {
+                state.resolve(c, id, tx, Ok(Arrived::Skipped));
+            }
+        };
+        match (store, kind) {
+            (Store::Stored, _) => {
+                if p.all_present() {
+                    // The chunk that completes the blob is only handed out once verified.
+                    if let Err(e) = self.finish(state).await {
+                        let e = Arc::new(e);
+                        for (c, (id, tx)) in pending.drain() {
+                            state.resolve(c, id, tx, Err(e.clone()));
+                        }
+                        return Ok(false);
+                    }
                 }
-                return Ok(false);
+                if let Some((id, tx)) = pending.remove(&c) {
+                    state.resolve(c, id, tx, Ok(Arrived::Stored));
+                }
+                Ok(true)
+            }
+            (_, JobKind::Demand) => {
+                if let Some((id, tx)) = pending.remove(&c) {
+                    let start = p.chunk_range(c).start;
+                    state.resolve(c, id, tx, Ok(Arrived::Passed { start, bytes }));
+                }
+                Ok(false)
+            }
+            (Store::NoRoom, JobKind::Whole) => Err(Error::Io(std::io::Error::from_raw_os_error(
+                libc::ENOSPC,
+            ))
+            .context(format!(
+                "no room within the cache budget of {} bytes",
+                self.config.max_bytes
+            ))),
+            (Store::Failed(e), JobKind::Whole) => Err(Error::Io(e).context("storing in the cache")),
+            (_, _) => {
+                skip_all(pending);
+                Ok(false)
             }
         }
-        if let Some((id, tx)) = pending.remove(&c) {
-            let outcome = if stored {
-                Arrived::Stored
-            } else {
-                Arrived::Passed {
-                    start: p.chunk_range(c).start,
-                    bytes,
-                }
-            };
-            state.resolve(c, id, tx, Ok(outcome));
-        }
-        Ok(stored)
     }
 
-    /// Writes a chunk within the budget (blocking); `false` when it was not stored.
-    fn store_chunk(&self, hex: &str, p: &Partial, c: u64, bytes: &[u8]) -> bool {
+    /// Writes a chunk within the budget (blocking).
+    fn store_chunk(&self, hex: &str, p: &Partial, c: u64, bytes: &[u8]) -> Store {
         if p.is_present(c) {
-            return true;
+            return Store::Stored;
         }
         let key = Key::Blob(hex.to_string());
         let n = bytes.len() as u64;
         if !self.reserve(&key, n) {
-            tracing::debug!("cache: no room for chunk {c} of sha256:{hex}, passing it through");
-            return false;
+            tracing::debug!("cache: no room for chunk {c} of sha256:{hex}");
+            return Store::NoRoom;
         }
-        match p.write_chunk(c, bytes) {
-            Ok(Stored::Written) => true,
-            Ok(Stored::AlreadyPresent) => {
-                self.unreserve(&key, n);
-                true
-            }
-            Ok(Stored::Stale) => {
-                self.unreserve(&key, n);
-                false
-            }
+        let res = p.write_chunk(c, bytes);
+        if !matches!(res, Ok(Stored::Written)) {
+            self.unreserve(&key, n);
+        }
+        match res {
+            Ok(Stored::Written) | Ok(Stored::AlreadyPresent) => Store::Stored,
+            Ok(Stored::Stale) => Store::Stale,
             Err(e) => {
                 tracing::warn!("cache: storing chunk {c} of sha256:{hex}: {e}");
-                self.unreserve(&key, n);
-                false
+                Store::Failed(e)
             }
         }
     }

@@ -32,6 +32,8 @@ pub(crate) enum Arrived {
     Stored,
     /// Not stored (no room, or the files changed meanwhile): the bytes at `start`.
     Passed { start: u64, bytes: Bytes },
+    /// Not fetched after all (a read-ahead given up, files that changed): plan again.
+    Skipped,
 }
 
 pub(crate) type Outcome = std::result::Result<Arrived, Arc<Error>>;
@@ -76,10 +78,24 @@ pub(crate) struct BlobState {
     pub(crate) finishing: tokio::sync::Mutex<()>,
 }
 
+/// Why a fetch was started; decides what happens to a chunk that cannot be stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    /// A read needs it: hand the bytes over anyway.
+    Demand,
+    /// Read-ahead: give up, nobody needs it yet.
+    Ahead,
+    /// The whole blob must end up stored: fail.
+    Whole,
+}
+
 /// A fetch to start: chunks `chunks` of `part`, resolving `senders` as they arrive.
 pub(crate) struct FillJob {
+    pub(crate) kind: JobKind,
     pub(crate) part: Arc<Partial>,
     pub(crate) chunks: Range<u64>,
+    /// Bounds how many fetches of one whole-blob request run at once.
+    pub(crate) permits: Option<Arc<tokio::sync::Semaphore>>,
     pub(crate) senders: Vec<(u64, u64, watch::Sender<Option<Outcome>>)>,
 }
 
@@ -338,22 +354,34 @@ impl Shared {
             }
             plan.ready = false;
             match inflight.get(&c) {
-                Some((_, rx)) => plan.waits.push(rx.clone()),
-                None => missing.push(c),
+                // A closed flight (its task died) is as good as none.
+                Some((_, rx)) if rx.has_changed().is_ok() => plan.waits.push(rx.clone()),
+                _ => missing.push(c),
             }
         }
+        let kind = match want {
+            Want::Whole => JobKind::Whole,
+            Want::Read(..) => JobKind::Demand,
+        };
+        let permits = (kind == JobKind::Whole).then(|| Arc::new(tokio::sync::Semaphore::new(4)));
         for run in runs(&missing, u64::MAX) {
-            plan.jobs
-                .push(self.start(&p, run, &mut inflight, &mut plan.waits));
+            let mut job = self.start(kind, &p, run, &mut inflight, &mut plan.waits);
+            job.permits = permits.clone();
+            plan.jobs.push(job);
         }
         if state.hints.ranges.load(Ordering::Relaxed) == 1 {
             let ahead: Vec<u64> = ahead
-                .filter(|c| !p.is_present(*c) && !inflight.contains_key(c))
+                .filter(|c| {
+                    !p.is_present(*c)
+                        && inflight
+                            .get(c)
+                            .is_none_or(|(_, rx)| rx.has_changed().is_err())
+                })
                 .collect();
             let max_run = (self.config.read_ahead_max / p.chunk_size()).max(1);
             for run in runs(&ahead, max_run) {
                 plan.jobs
-                    .push(self.start(&p, run, &mut inflight, &mut Vec::new()));
+                    .push(self.start(JobKind::Ahead, &p, run, &mut inflight, &mut Vec::new()));
             }
         }
         Ok(plan)
@@ -361,6 +389,7 @@ impl Shared {
 
     fn start(
         &self,
+        kind: JobKind,
         p: &Arc<Partial>,
         run: Range<u64>,
         inflight: &mut HashMap<u64, (u64, Flight)>,
@@ -375,8 +404,10 @@ impl Shared {
             senders.push((c, id, tx));
         }
         FillJob {
+            kind,
             part: p.clone(),
             chunks: run,
+            permits: None,
             senders,
         }
     }

@@ -383,3 +383,15 @@ async fn digests_are_checked_before_anything_touches_disk() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(cache.pin("sha256:ABC").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_blob_completes_without_a_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(config(dir.path(), MIB)).unwrap();
+    let (data, key) = blob(0, 11);
+    let mock = Mock::new(&data);
+    let path = cache.fetch_whole(&key, &mock.dyn_()).await.unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), 0);
+    assert!(cache.read(&key, 0, 10, &mock.dyn_()).await.unwrap().is_empty());
+    assert_eq!(mock.request_count(), 0);
+}
