@@ -332,10 +332,23 @@ impl BlobCache {
         let mut passed = Vec::new();
         for attempt in 0..4 {
             let want = Want::Read(range.clone(), attempt == 0);
-            let mut plan = self
-                .plan(&state, key, want)
-                .await
-                .map_err(|e| e.context(what()))?;
+            // Planning and, when everything is there, copying: one trip to the pool.
+            let (sh, st, k, r) = (
+                self.shared.clone(),
+                state.clone(),
+                key.clone(),
+                range.clone(),
+            );
+            let (mut plan, hit) = blocking(move || {
+                let plan = sh.plan(&st, &k, &want)?;
+                let hit = match plan.ready {
+                    true => sh.assemble(&st, &r, &[])?,
+                    false => None,
+                };
+                Ok((plan, hit))
+            })
+            .await
+            .map_err(|e| e.context(what()))?;
             self.spawn(&state, key, &mut plan, fetcher);
             if attempt == 0 {
                 let counter = if plan.ready {
@@ -344,6 +357,9 @@ impl BlobCache {
                     &self.shared.misses
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(bytes) = hit {
+                return Ok(bytes);
             }
             for rx in plan.waits {
                 match wait(rx).await {

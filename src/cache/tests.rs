@@ -392,6 +392,10 @@ async fn an_empty_blob_completes_without_a_fetch() {
     let mock = Mock::new(&data);
     let path = cache.fetch_whole(&key, &mock.dyn_()).await.unwrap();
     assert_eq!(std::fs::metadata(path).unwrap().len(), 0);
-    assert!(cache.read(&key, 0, 10, &mock.dyn_()).await.unwrap().is_empty());
+    assert!(cache
+        .read(&key, 0, 10, &mock.dyn_())
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(mock.request_count(), 0);
 }

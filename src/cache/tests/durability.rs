@@ -264,9 +264,17 @@ async fn caches_sharing_a_directory_share_chunks_and_respect_each_others_pins() 
     let got = b.read(&kx, 20, 10, &mx.dyn_()).await.unwrap();
     assert_eq!(&got[..], &dx[20..30]);
     assert_eq!(mx.request_count(), 1);
-    // a pins x and completes it; b, short of room, may not evict it.
+    // a pins x and completes it while b holds the partial files open; b then reads
+    // from the complete blob without fetching.
+    let b_pin = b.pin(&kx.digest).unwrap();
     let pin = a.pin(&kx.digest).unwrap();
     a.fetch_whole(&kx, &mx.dyn_()).await.unwrap();
+    let fetched = mx.request_count();
+    let got = b.read(&kx, MIB + 3, 10, &mx.dyn_()).await.unwrap();
+    assert_eq!(&got[..], &dx[MIB as usize + 3..MIB as usize + 13]);
+    assert_eq!(mx.request_count(), fetched);
+    drop(b_pin);
+    // b, short of room, may not evict what a pins.
     b.prune(0).unwrap();
     assert!(a.complete_path(&kx.digest).is_some());
     for c in 0..4 {
