@@ -256,6 +256,17 @@ impl Shared {
         Ok(())
     }
 
+    /// Opens the partial pair of `hex`, creating or resetting it for `size` (blocking).
+    fn create_partial(&self, hex: &str, size: u64) -> io::Result<Gen> {
+        let want = Some((size, self.config.chunk_size));
+        match Partial::open(&self.layout, hex, want)? {
+            Some(p) => Ok(Gen::Partial(Arc::new(p))),
+            None => Err(io::Error::other(format!(
+                "sha256:{hex}: partial files vanished"
+            ))),
+        }
+    }
+
     /// Decides what to fetch for `want` and registers the flights (blocking).
     pub(crate) fn plan(&self, state: &BlobState, key: &BlobKey, want: &Want) -> Result<Plan> {
         self.load(state)?;
@@ -286,25 +297,13 @@ impl Shared {
                     // A pair started from a wrong size can never verify: start over.
                     tries += 1;
                     p.discard()?;
-                    let fresh = Partial::open(
-                        &self.layout,
-                        &state.hex,
-                        Some((key.size, self.config.chunk_size)),
-                    )?
-                    .expect("created when a size is given");
-                    state.set_gen(&mut g, Gen::Partial(Arc::new(fresh)));
+                    let fresh = self.create_partial(&state.hex, key.size)?;
+                    state.set_gen(&mut g, fresh);
                 }
                 Gen::Absent if tries < 3 => {
                     tries += 1;
                     let gen = match load(&self.layout, &state.hex)? {
-                        Gen::Absent => Gen::Partial(Arc::new(
-                            Partial::open(
-                                &self.layout,
-                                &state.hex,
-                                Some((key.size, self.config.chunk_size)),
-                            )?
-                            .expect("created when a size is given"),
-                        )),
+                        Gen::Absent => self.create_partial(&state.hex, key.size)?,
                         other => other,
                     };
                     state.set_gen(&mut g, gen);
