@@ -37,6 +37,8 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 use crate::error::{Error, Result};
+pub use small::MAX_SMALL_BYTES;
+
 use index::{Index, Key};
 use layout::{digest_hex, Layout};
 use state::{Arrived, BlobState, Flight, Gen, Outcome, Plan, Want};
