@@ -3,6 +3,7 @@
 //! Layers (dependencies point down): `cli` → `inspect` → `transport` → `registry` /
 //! `auth` → `manifest` / `reference` → `error`. See docs/architecture.md.
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod copy;
 pub mod digest;

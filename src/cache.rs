@@ -1,0 +1,535 @@
+//! Content-addressed blob cache on local disk, shared by every process that uses one
+//! cache directory, with a byte-budget LRU and chunked, lazily fetched partial blobs.
+//!
+//! The cache knows nothing of registries or FUSE: bytes come from a [`RangeFetcher`].
+//! Reads at any offset fetch only the aligned chunks they touch (plus a read-ahead
+//! window that grows while reads stay sequential); one fetch per chunk serves every
+//! concurrent reader. A blob whose chunks are all present is verified against its
+//! digest before it becomes complete; a mismatch deletes it.
+//!
+//! Data safety: complete blobs and small objects are verified before they appear under
+//! their names; partial chunks are served only once written whole and synced (see
+//! `cache/partial.rs`), so no crash makes the cache serve bytes nobody fetched for that
+//! blob. Files in use by any process (a [`PinGuard`], a read in progress) are never
+//! evicted.
+
+mod fill;
+mod index;
+mod layout;
+mod lock;
+mod partial;
+mod small;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncRead;
+
+use crate::error::{Error, Result};
+pub use small::MAX_SMALL_BYTES;
+
+use index::{Index, Key};
+use layout::{digest_hex, Layout};
+use state::{Arrived, BlobState, Flight, Gen, Outcome, Plan, Want};
+
+/// How many blobs' read patterns are remembered.
+const HINTS: usize = 256;
+
+/// Default byte budget: 10 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
+/// Default chunk size: 4 MiB.
+pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+/// Default largest read-ahead window: 32 MiB.
+pub const DEFAULT_READ_AHEAD_MAX: u64 = 32 << 20;
+/// Default share of the filesystem the cache may fill it up to.
+pub const DEFAULT_MAX_FS_FRACTION: f64 = 0.95;
+
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The cache directory (created when missing).
+    pub dir: PathBuf,
+    /// Budget for everything stored, in bytes.
+    pub max_bytes: u64,
+    /// Size of the aligned chunks partial blobs are fetched and stored in.
+    pub chunk_size: u64,
+    /// Largest read-ahead window for sequential reads.
+    pub read_ahead_max: u64,
+    /// Never store a byte that would take the filesystem past this share of its size.
+    pub max_fs_fraction: f64,
+    /// Longest wait for the fetcher's answer and for each piece of its body.
+    pub fetch_timeout: Duration,
+}
+
+impl CacheConfig {
+    /// Defaults for everything but the directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        CacheConfig {
+            dir: dir.into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            read_ahead_max: DEFAULT_READ_AHEAD_MAX,
+            max_fs_fraction: DEFAULT_MAX_FS_FRACTION,
+            fetch_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/scry`, else `$HOME/.cache/scry`.
+pub fn default_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+    };
+    Some(base.join("scry"))
+}
+
+/// A blob as its descriptor names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobKey {
+    /// `sha256:` and 64 lowercase hex digits.
+    pub digest: String,
+    pub size: u64,
+}
+
+impl BlobKey {
+    pub fn new(digest: impl Into<String>, size: u64) -> Self {
+        BlobKey {
+            digest: digest.into(),
+            size,
+        }
+    }
+}
+
+/// Unverified blob bytes from a fetcher.
+pub type FetchBody = Pin<Box<dyn AsyncRead + Send>>;
+
+/// What a [`RangeFetcher`] answered: a body whose first byte is blob byte `offset`.
+pub struct FetchedRange {
+    pub offset: u64,
+    pub body: FetchBody,
+}
+
+impl FetchedRange {
+    pub fn new(offset: u64, body: FetchBody) -> Self {
+        FetchedRange { offset, body }
+    }
+
+    pub fn from_bytes(offset: u64, bytes: Bytes) -> Self {
+        FetchedRange {
+            offset,
+            body: Box::pin(io::Cursor::new(bytes)),
+        }
+    }
+}
+
+/// Where the cache gets bytes.
+///
+/// Contract: `fetch(key, range)` answers with a body starting at `offset <= range.start`
+/// that covers at least `range` (up to the end of the blob): normally exactly `range`
+/// (`offset == range.start`); when the server ignored Range, the whole blob from offset
+/// 0. The cache stores every whole chunk the body passes through and reads past
+/// `range.end` only while the body has more. An error, or a body that ends early, fails
+/// the chunks not yet received. The bytes need not be verified: the cache verifies the
+/// whole blob before it is complete.
+#[async_trait]
+pub trait RangeFetcher: Send + Sync {
+    async fn fetch(&self, key: &BlobKey, range: Range<u64>) -> Result<FetchedRange>;
+}
+
+/// Counters and sizes, for `scry cache status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries in the index: complete + partial blobs + small objects.
+    pub entries: u64,
+    pub complete_blobs: u64,
+    pub partial_blobs: u64,
+    pub small_objects: u64,
+    /// Bytes stored, as this process accounts them.
+    pub bytes: u64,
+    pub max_bytes: u64,
+    /// Blobs this process holds open (pinned or being read).
+    pub in_use: u64,
+    /// Reads (and whole fetches) served without waiting for a fetch, since open.
+    pub hits: u64,
+    /// Reads (and whole fetches) that waited for a fetch, since open.
+    pub misses: u64,
+    /// Bytes received from fetchers, since open.
+    pub bytes_fetched: u64,
+}
+
+/// What [`BlobCache::prune`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub removed_entries: u64,
+    pub removed_bytes: u64,
+    /// Entries kept because a process uses them.
+    pub kept_in_use: u64,
+    pub remaining_bytes: u64,
+}
+
+/// Keeps a blob from being evicted, by this process or any other sharing the
+/// directory, while it lives. Pin a blob for as long as a file handle shows it.
+pub struct PinGuard {
+    _state: Arc<BlobState>,
+}
+
+pub(crate) struct Shared {
+    config: CacheConfig,
+    layout: Layout,
+    index: Mutex<Index>,
+    states: Mutex<HashMap<String, Weak<BlobState>>>,
+    hints: Mutex<lru::LruCache<String, Arc<state::Hints>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bytes_fetched: AtomicU64,
+    flight_seq: AtomicU64,
+    tmp_seq: AtomicU64,
+}
+
+/// The cache. Cheap to share through the `Arc` [`BlobCache::open`] returns.
+pub struct BlobCache {
+    shared: Arc<Shared>,
+}
+
+/// Runs file I/O on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::other(format!("cache task failed: {e}")))?
+}
+
+/// A copy of a shared error, same kind and message, for each waiter of a flight.
+fn replicate(e: &Error) -> Error {
+    match e {
+        Error::NotFound(m) => Error::NotFound(m.clone()),
+        Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
+        Error::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => Error::DigestMismatch {
+            what: what.clone(),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
+        Error::Unsupported(m) => Error::Unsupported(m.clone()),
+        Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
+        Error::Network(m) => Error::Network(m.clone()),
+        Error::Io(io) => Error::Io(match io.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(io.kind(), io.to_string()),
+        }),
+        Error::Other(m) => Error::Other(m.clone()),
+        Error::Context { context, source } => Error::Context {
+            context: context.clone(),
+            source: Box::new(replicate(source)),
+        },
+    }
+}
+
+async fn wait(mut rx: Flight) -> Outcome {
+    match rx.wait_for(|v| v.is_some()).await {
+        Ok(v) => v.clone().expect("waited for a value"),
+        Err(_) => Err(Arc::new(Error::other("a chunk fetch was abandoned"))),
+    }
+}
+
+impl BlobCache {
+    /// Opens (creating when needed) the cache directory and indexes what it holds.
+    pub fn open(config: CacheConfig) -> Result<Arc<BlobCache>> {
+        if config.chunk_size < 4096 {
+            return Err(Error::invalid(format!(
+                "cache chunk size {} is too small (at least 4096 bytes)",
+                config.chunk_size
+            )));
+        }
+        let layout = Layout::new(&config.dir);
+        let what = || format!("opening cache {}", config.dir.display());
+        layout
+            .create()
+            .map_err(|e| Error::from(e).context(what()))?;
+        layout.clean_tmp(Duration::from_secs(24 * 3600));
+        let mut index = Index::new();
+        index.merge(index::scan(&layout).map_err(|e| Error::from(e).context(what()))?);
+        Ok(Arc::new(BlobCache {
+            shared: Arc::new(Shared {
+                config,
+                layout,
+                index: Mutex::new(index),
+                states: Mutex::new(HashMap::new()),
+                hints: Mutex::new(lru::LruCache::new(HINTS.try_into().expect("non-zero"))),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                bytes_fetched: AtomicU64::new(0),
+                flight_seq: AtomicU64::new(0),
+                tmp_seq: AtomicU64::new(0),
+            }),
+        }))
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.shared.layout.root()
+    }
+
+    async fn plan(&self, state: &Arc<BlobState>, key: &BlobKey, want: Want) -> Result<Plan> {
+        let (sh, st, k) = (self.shared.clone(), state.clone(), key.clone());
+        blocking(move || sh.plan(&st, &k, &want)).await
+    }
+
+    fn spawn(
+        &self,
+        state: &Arc<BlobState>,
+        key: &BlobKey,
+        plan: &mut Plan,
+        f: &Arc<dyn RangeFetcher>,
+    ) {
+        for job in plan.jobs.drain(..) {
+            let task = self
+                .shared
+                .clone()
+                .fill(state.clone(), key.clone(), job, f.clone());
+            tokio::spawn(task);
+        }
+    }
+
+    /// Up to `len` bytes of the blob from `offset` (fewer at its end): from the complete
+    /// file, or from partial chunks, fetching the missing ones (and reading ahead when
+    /// reads are sequential). Bytes of a blob not yet complete are unverified.
+    pub async fn read(
+        &self,
+        key: &BlobKey,
+        offset: u64,
+        len: u32,
+        fetcher: &Arc<dyn RangeFetcher>,
+    ) -> Result<Bytes> {
+        let hex = digest_hex(&key.digest)?;
+        let range = offset..offset.saturating_add(len as u64).min(key.size);
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let state = self.shared.state(hex);
+        let what = || {
+            format!(
+                "reading bytes {}-{} of blob {}",
+                range.start, range.end, key.digest
+            )
+        };
+        let mut passed = Vec::new();
+        for attempt in 0..4 {
+            let want = Want::Read(range.clone(), attempt == 0);
+            // Planning and, when everything is there, copying: one trip to the pool.
+            let (sh, st, k, r) = (
+                self.shared.clone(),
+                state.clone(),
+                key.clone(),
+                range.clone(),
+            );
+            let (mut plan, hit) = blocking(move || {
+                let plan = sh.plan(&st, &k, &want)?;
+                let hit = match plan.ready {
+                    true => sh.assemble(&st, &r, &[])?,
+                    false => None,
+                };
+                Ok((plan, hit))
+            })
+            .await
+            .map_err(|e| e.context(what()))?;
+            self.spawn(&state, key, &mut plan, fetcher);
+            if attempt == 0 {
+                let counter = if plan.ready {
+                    &self.shared.hits
+                } else {
+                    &self.shared.misses
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(bytes) = hit {
+                return Ok(bytes);
+            }
+            for rx in plan.waits {
+                match wait(rx).await {
+                    Ok(Arrived::Stored) => {}
+                    Ok(Arrived::Passed { start, bytes }) => passed.push((start, bytes)),
+                    Ok(Arrived::Skipped) => {}
+                    Err(e) => return Err(replicate(&e)),
+                }
+            }
+            let (sh, st, r, p) = (
+                self.shared.clone(),
+                state.clone(),
+                range.clone(),
+                passed.clone(),
+            );
+            let got = blocking(move || Ok(sh.assemble(&st, &r, &p)?)).await;
+            if let Some(bytes) = got.map_err(|e| e.context(what()))? {
+                return Ok(bytes);
+            }
+        }
+        Err(Error::other(format!(
+            "{}: the cached chunks kept changing",
+            what()
+        )))
+    }
+
+    /// Makes the blob complete and verified (fetching what is missing) and returns its
+    /// path. Hold a [`PinGuard`] while using the path: an unpinned blob may be evicted.
+    pub async fn fetch_whole(
+        &self,
+        key: &BlobKey,
+        fetcher: &Arc<dyn RangeFetcher>,
+    ) -> Result<PathBuf> {
+        let hex = digest_hex(&key.digest)?;
+        let what = || format!("caching blob {}", key.digest);
+        if key.size > self.shared.config.max_bytes {
+            return Err(
+                Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).context(format!(
+                    "{}: {} bytes do not fit the cache budget of {} bytes",
+                    what(),
+                    key.size,
+                    self.shared.config.max_bytes
+                )),
+            );
+        }
+        let state = self.shared.state(hex);
+        for attempt in 0..3 {
+            let mut plan = self
+                .plan(&state, key, Want::Whole)
+                .await
+                .map_err(|e| e.context(what()))?;
+            self.spawn(&state, key, &mut plan, fetcher);
+            if attempt == 0 {
+                let counter = if plan.ready {
+                    &self.shared.hits
+                } else {
+                    &self.shared.misses
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut again = false;
+            for rx in plan.waits {
+                match wait(rx).await {
+                    Ok(Arrived::Stored) => {}
+                    Ok(Arrived::Passed { .. } | Arrived::Skipped) => again = true,
+                    Err(e) => return Err(replicate(&e)),
+                }
+            }
+            if again {
+                continue;
+            }
+            self.shared.finish(&state).await?;
+            let st = state.clone();
+            if let Gen::Complete(_) = blocking(move || Ok(st.current())).await? {
+                return Ok(self.shared.layout.blob(hex));
+            }
+        }
+        Err(Error::other(format!(
+            "{}: the cached chunks kept changing",
+            what()
+        )))
+    }
+
+    /// The complete blob's path when it is stored (and marks it recently used).
+    pub fn complete_path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest_hex(digest).ok()?;
+        let path = self.shared.layout.blob(hex);
+        if !path.is_file() {
+            return None;
+        }
+        self.shared
+            .index
+            .lock()
+            .unwrap()
+            .touch(&Key::Blob(hex.to_string()));
+        Some(path)
+    }
+
+    /// Keeps the blob from eviction while the guard lives. Opens the blob's files when
+    /// present (a short blocking call).
+    pub fn pin(&self, digest: &str) -> Result<PinGuard> {
+        let hex = digest_hex(digest)?;
+        let state = self.shared.state(hex);
+        self.shared
+            .load(&state)
+            .map_err(|e| Error::from(e).context(format!("pinning cached blob {digest}")))?;
+        Ok(PinGuard { _state: state })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let idx = self.shared.index.lock().unwrap();
+        let (complete, partial, small) = idx.counts();
+        let in_use = self
+            .shared
+            .states
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count();
+        CacheStats {
+            entries: idx.len() as u64,
+            complete_blobs: complete,
+            partial_blobs: partial,
+            small_objects: small,
+            bytes: idx.total(),
+            max_bytes: self.shared.config.max_bytes,
+            in_use: in_use as u64,
+            hits: self.shared.hits.load(Ordering::Relaxed),
+            misses: self.shared.misses.load(Ordering::Relaxed),
+            bytes_fetched: self.shared.bytes_fetched.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Evicts least recently used entries nobody uses until at most `target_bytes`
+    /// remain. Re-reads the directory first, so entries other processes stored count.
+    pub fn prune(&self, target_bytes: u64) -> Result<PruneReport> {
+        let sh = &self.shared;
+        let scanned = index::scan(&sh.layout).map_err(|e| {
+            Error::from(e).context(format!("pruning cache {}", sh.layout.root().display()))
+        })?;
+        let mut idx = sh.index.lock().unwrap();
+        idx.merge(scanned);
+        let mut report = PruneReport::default();
+        for k in idx.lru_order() {
+            if idx.total() <= target_bytes {
+                break;
+            }
+            if let Key::Blob(hex) = &k {
+                if sh.in_use(hex) {
+                    report.kept_in_use += 1;
+                    continue;
+                }
+            }
+            match index::evict_files(&sh.layout, &k) {
+                Ok(true) => {
+                    if let Some(e) = idx.remove(&k) {
+                        report.removed_entries += 1;
+                        report.removed_bytes += e.bytes;
+                    }
+                }
+                Ok(false) => report.kept_in_use += 1,
+                Err(e) => {
+                    return Err(Error::from(e).context(format!("pruning cache entry {k:?}")));
+                }
+            }
+        }
+        report.remaining_bytes = idx.total();
+        Ok(report)
+    }
+}
