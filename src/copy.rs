@@ -275,6 +275,19 @@ async fn copy_inner(
             media_type: out.media_type,
         });
     }
+    // Without an asked format the index follows its children: a destination that
+    // made them OCI manifests gets an OCI index.
+    let mut format = format;
+    if opts.wanted_format()?.is_none() {
+        let kinds: HashSet<ManifestFormat> = entries
+            .iter()
+            .filter_map(|e| ManifestFormat::of(&e.media_type))
+            .collect();
+        if kinds.len() == 1 {
+            format = kinds.into_iter().next().unwrap_or(format);
+            changed |= convert::ManifestFormat::of(&top_type) != Some(format);
+        }
+    }
     if index_only {
         changed = false;
     }

@@ -10,7 +10,7 @@ use crate::manifest::media_types::{self as mt, Compression};
 use crate::manifest::{BlobRef, Manifest};
 
 /// A manifest format scry can write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ManifestFormat {
     Oci,
     DockerV2S2,

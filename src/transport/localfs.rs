@@ -90,12 +90,20 @@ pub(crate) async fn stage_blob(
     what: &str,
 ) -> Result<StagedBlob> {
     let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
-    let result = write_verified(&temp, stream, info, what).await;
-    match result {
-        Ok((digest, size)) => Ok(StagedBlob { temp, digest, size }),
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(e)
+    // Removes the temporary file unless the write completed — also when this future
+    // is dropped half way (a sibling blob failed and the copy was abandoned).
+    let mut guard = TempGuard(Some(temp.clone()));
+    let (digest, size) = write_verified(&temp, stream, info, what).await?;
+    guard.0 = None;
+    Ok(StagedBlob { temp, digest, size })
+}
+
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
