@@ -148,7 +148,7 @@ pub trait RangeFetcher: Send + Sync {
 }
 
 /// Counters and sizes, for `scry cache status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
     /// Entries in the index: complete + partial blobs + small objects.
     pub entries: u64,
@@ -169,7 +169,7 @@ pub struct CacheStats {
 }
 
 /// What [`BlobCache::prune`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PruneReport {
     pub removed_entries: u64,
     pub removed_bytes: u64,

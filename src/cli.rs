@@ -6,6 +6,7 @@ mod delete;
 mod inspect;
 mod list_tags;
 mod login;
+mod mount;
 mod options;
 mod output;
 
@@ -15,8 +16,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
-pub use options::parse_go_bool;
 use options::GlobalOpts;
+pub use options::{parse_go_bool, parse_go_duration};
 
 /// Inspect, copy and mount container images.
 #[derive(Parser, Debug)]
@@ -66,8 +67,12 @@ enum Command {
     /// Verify a signature using local files (not implemented yet)
     #[command(name = "standalone-verify")]
     StandaloneVerify(NotYet),
-    /// Mount registries as a filesystem (not implemented yet)
-    Mount(NotYet),
+    /// Show registries as a filesystem: MOUNT/REGISTRY/REPO/TAG/ holds the image's files
+    Mount(Box<mount::MountArgs>),
+    /// Unmount a `scry mount`
+    Unmount(mount::UnmountArgs),
+    /// Inspect or prune the mount's blob cache
+    Cache(mount::CacheArgs),
 }
 
 /// Arguments of a command that does not work yet; accepted so the error is plain.
@@ -111,6 +116,13 @@ fn run(cli: Cli) -> Result<()> {
         cmd.print_help().map_err(Error::Io)?;
         return Ok(());
     };
+    // The mount makes its own runtime (and may start itself again detached).
+    let command = match command {
+        Command::Mount(a) => return mount::mount(&global, *a),
+        Command::Unmount(a) => return mount::unmount(a),
+        Command::Cache(a) => return mount::cache(a),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,7 +158,9 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Sync(_) => not_yet("sync"),
         Command::StandaloneSign(_) => not_yet("standalone-sign"),
         Command::StandaloneVerify(_) => not_yet("standalone-verify"),
-        Command::Mount(_) => not_yet("mount"),
+        Command::Mount(_) | Command::Unmount(_) | Command::Cache(_) => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 

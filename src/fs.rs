@@ -512,13 +512,24 @@ impl Fs {
         Ok((Attr { ino, ..attr }, reply))
     }
 
+    /// Writes request text into a job. A write that ends a line starts the copy and
+    /// waits for it, so the writer learns of a failure from the write itself — shells
+    /// ignore errors of `close()`, and `echo DEST > copy-to/job && …` must fail when the
+    /// copy fails. Requests are written in one piece, as `echo` and `printf` do; text
+    /// without a final newline starts at close instead.
     pub async fn write(&self, _ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let job = match self.handles().get(&fh) {
             Some(Handle::Job { job, writer: true }) => job.clone(),
             Some(_) => return Err(FsError::read_only()),
             None => return Err(FsError::new(FsErrorKind::BadHandle, "unknown file handle")),
         };
-        job.write(offset, data)
+        let n = job.write(offset, data)?;
+        if data.ends_with(b"\n") {
+            if let Some(done) = job.start(&self.meta) {
+                copyto::wait(done).await?;
+            }
+        }
+        Ok(n)
     }
 
     /// On close of a job written through `fh`: starts the copy and waits for it; the

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    FileAttr, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    FileAttr, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 use tokio::runtime::Handle;
 
@@ -184,7 +184,15 @@ impl Filesystem for FuseAdapter {
         reply.error(self.fs.refusal(parent).errno());
     }
 
-    fn mkdir(&mut self, _req: &Request<'_>, parent: u64, _name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+    fn mkdir(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
         reply.error(self.fs.refusal(parent).errno());
     }
 
@@ -204,7 +212,14 @@ impl Filesystem for FuseAdapter {
         reply.error(self.fs.refusal(parent).errno());
     }
 
-    fn symlink(&mut self, _req: &Request<'_>, parent: u64, _name: &OsStr, _link: &std::path::Path, reply: ReplyEntry) {
+    fn symlink(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        _name: &OsStr,
+        _link: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
         reply.error(self.fs.refusal(parent).errno());
     }
 
@@ -221,7 +236,14 @@ impl Filesystem for FuseAdapter {
         reply.error(self.fs.refusal(parent).errno());
     }
 
-    fn link(&mut self, _req: &Request<'_>, _ino: u64, newparent: u64, _newname: &OsStr, reply: ReplyEntry) {
+    fn link(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        newparent: u64,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
         reply.error(self.fs.refusal(newparent).errno());
     }
 
@@ -270,19 +292,29 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
+        // Only copy-to jobs take writes, and a write may run a whole copy: no deadline.
         let data = data.to_vec();
         let offset = offset.max(0) as u64;
-        self.spawn(
-            format!("write to {ino}"),
-            move |fs| async move { fs.write(ino, fh, offset, &data).await },
-            move |r| match r {
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            match fs.write(ino, fh, offset, &data).await {
                 Ok(n) => reply.written(n),
-                Err(e) => reply.error(e.errno()),
-            },
-        );
+                Err(e) => {
+                    tracing::warn!("write to {ino}: {e}");
+                    reply.error(e.errno())
+                }
+            }
+        });
     }
 
-    fn flush(&mut self, _req: &Request<'_>, ino: u64, fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
+    fn flush(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        fh: u64,
+        _lock_owner: u64,
+        reply: ReplyEmpty,
+    ) {
         // A copy-to job runs its copy here; it may take long, so no deadline.
         let fs = self.fs.clone();
         self.rt.spawn(async move {
@@ -326,7 +358,14 @@ impl Filesystem for FuseAdapter {
         );
     }
 
-    fn readdir(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, offset: i64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
         let entries = match self.fs.dir_entries(fh) {
             Ok(e) => e,
             Err(e) => return reply.error(e.errno()),
@@ -344,14 +383,23 @@ impl Filesystem for FuseAdapter {
         reply.ok();
     }
 
-    fn releasedir(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, _flags: i32, reply: ReplyEmpty) {
+    fn releasedir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        reply: ReplyEmpty,
+    ) {
         self.fs.releasedir(fh);
         reply.ok();
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
         let s = self.fs.statfs();
-        reply.statfs(s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize);
+        reply.statfs(
+            s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+        );
     }
 
     fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
@@ -380,7 +428,13 @@ impl Filesystem for FuseAdapter {
             format!("create {name:?} in {parent}"),
             move |fs| async move { fs.create(parent, &name, flags).await },
             move |r| match r {
-                Ok((a, o)) => reply.created(&a.ttl, &file_attr(&a), 0, o.fh, open_flags(o.keep_cache, o.direct_io)),
+                Ok((a, o)) => reply.created(
+                    &a.ttl,
+                    &file_attr(&a),
+                    0,
+                    o.fh,
+                    open_flags(o.keep_cache, o.direct_io),
+                ),
                 Err(e) => reply.error(e.errno()),
             },
         );

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fs;
 pub mod inspect;
 pub mod manifest;
+pub mod mount;
 pub mod reference;
 pub mod registry;
 pub mod template;

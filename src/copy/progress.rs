@@ -18,6 +18,8 @@ pub struct Progress {
     out: Option<Mutex<Box<dyn Write + Send>>>,
     /// Bars on a terminal; `None` prints lines.
     bars: Option<indicatif::MultiProgress>,
+    /// Told the size of every blob written (for a copy-to job's status).
+    on_blob: Option<Box<dyn Fn(u64) + Send + Sync>>,
     started: Instant,
     bytes: AtomicU64,
     blobs_copied: AtomicU64,
@@ -47,6 +49,7 @@ impl Progress {
         Progress {
             out: None,
             bars: None,
+            on_blob: None,
             started: Instant::now(),
             bytes: AtomicU64::new(0),
             blobs_copied: AtomicU64::new(0),
@@ -104,7 +107,18 @@ impl Progress {
         self.line(&format!("Copying {kind} {digest} skipped: already exists"));
     }
 
+    /// Silent, but `f` hears of every blob written (its size in bytes).
+    pub fn counting(f: impl Fn(u64) + Send + Sync + 'static) -> Progress {
+        Progress {
+            on_blob: Some(Box::new(f)),
+            ..Progress::quiet()
+        }
+    }
+
     pub fn blob_done(&self, bytes: u64) {
+        if let Some(f) = &self.on_blob {
+            f(bytes);
+        }
         self.blobs_copied.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }

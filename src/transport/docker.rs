@@ -62,6 +62,18 @@ impl Default for DockerOptions {
 
 /// Resolves credentials and builds a client for `reference`'s registry.
 pub fn connect(reference: &DockerReference, opts: &DockerOptions) -> Result<Client> {
+    let key = format!("{}/{}", reference.registry(), reference.repository());
+    connect_with_key(reference.registry(), reference.api_host(), &key, opts)
+}
+
+/// A client for `registry` (API at `api_host`), with the credentials stored for `key`
+/// (`registry` or `registry/namespace/repo`) unless flags gave others.
+pub fn connect_with_key(
+    registry: &str,
+    api_host: &str,
+    key: &str,
+    opts: &DockerOptions,
+) -> Result<Client> {
     let credential = match &opts.credentials {
         CredentialChoice::Anonymous => Credential::Anonymous,
         CredentialChoice::Token(t) => Credential::BearerToken(t.clone()),
@@ -70,8 +82,7 @@ pub fn connect(reference: &DockerReference, opts: &DockerOptions) -> Result<Clie
             password: c.password.clone(),
         },
         CredentialChoice::Lookup => {
-            let key = format!("{}/{}", reference.registry(), reference.repository());
-            match auth::lookup(&AuthEnv::from_process(), opts.authfile.as_deref(), &key)? {
+            match auth::lookup(&AuthEnv::from_process(), opts.authfile.as_deref(), key)? {
                 Auth::Anonymous => Credential::Anonymous,
                 Auth::Basic(c) => Credential::Basic {
                     username: c.username,
@@ -95,7 +106,7 @@ pub fn connect(reference: &DockerReference, opts: &DockerOptions) -> Result<Clie
     if let Some(p) = &opts.user_agent_prefix {
         config.user_agent = format!("{p} {}", config.user_agent);
     }
-    Client::new(reference.registry(), reference.api_host(), config)
+    Client::new(registry, api_host, config)
 }
 
 /// One image in a registry, read through a client.
@@ -216,9 +227,20 @@ impl DockerSource {
             image: DockerImage::new(reference, opts)?,
         })
     }
+
+    /// A source reading through an existing client (sharing its connections and tokens).
+    pub fn with_client(reference: DockerReference, client: Client) -> DockerSource {
+        DockerSource {
+            image: DockerImage {
+                client,
+                reference: reference.with_default_tag(),
+            },
+        }
+    }
 }
 
-fn stream_of(resp: registry::BlobResponse) -> BlobStream {
+/// A blob response body as a byte stream.
+pub fn stream_of(resp: registry::BlobResponse) -> BlobStream {
     use futures_util::TryStreamExt;
     let s = resp
         .response

@@ -18,7 +18,14 @@ async fn submit(t: &T, dir: u64, name: &str, text: &str) -> (u64, u64) {
     );
     assert_eq!(attr.ttl, Duration::ZERO);
     assert!(open.direct_io);
-    let (a, b) = text.split_at(text.len() / 2);
+    // Without a final newline, so the copy starts at close (as tests here expect); a
+    // write that ends a line starts it at once (see the test for that below).
+    let text = text.trim_end_matches('\n');
+    let mut mid = text.len() / 2;
+    while mid > 0 && text.as_bytes()[mid - 1] == b'\n' {
+        mid -= 1;
+    }
+    let (a, b) = text.split_at(mid);
     assert_eq!(
         t.fs.write(attr.ino, open.fh, 0, a.as_bytes())
             .await
@@ -72,8 +79,9 @@ async fn a_written_destination_is_copied_on_close() {
         .cat(&format!("{REG}/app/web/v1/copy-to/backup"))
         .await
         .unwrap();
-    assert_eq!(&request[..], text.as_bytes());
-    assert_eq!(t.fs.getattr(ino).await.unwrap().size, text.len() as u64);
+    let written = text.trim_end_matches('\n');
+    assert_eq!(&request[..], written.as_bytes());
+    assert_eq!(t.fs.getattr(ino).await.unwrap().size, written.len() as u64);
     // Finished jobs can be removed; then the names are gone.
     t.fs.unlink(dir, os("backup")).await.unwrap();
     assert!(t
@@ -262,4 +270,31 @@ async fn copying_a_platform_dir_pins_the_child_digest() {
     let (ino, fh) = submit(&t, dir, "all", "oci:/out\n--all\n").await;
     t.fs.flush(ino, fh).await.unwrap();
     assert_eq!(t.mock.copies()[1].source.digest, t.index.0);
+}
+
+#[tokio::test]
+async fn a_write_that_ends_a_line_runs_the_copy_and_fails_with_it() {
+    let t = setup();
+    let dir = copy_dir(&t).await;
+    let (attr, open) = t.fs.create(dir, os("now"), libc::O_WRONLY).await.unwrap();
+    let err =
+        t.fs.write(attr.ino, open.fh, 0, b"fail:/nowhere\n")
+            .await
+            .unwrap_err();
+    assert_eq!(err.errno(), libc::EIO);
+    assert_eq!(status(&t, "now").await["state"], "failed");
+    // The close reports the same failure.
+    assert_eq!(
+        t.fs.flush(attr.ino, open.fh).await.unwrap_err().errno(),
+        libc::EIO
+    );
+
+    let (attr, open) = t.fs.create(dir, os("ok"), libc::O_WRONLY).await.unwrap();
+    let n =
+        t.fs.write(attr.ino, open.fh, 0, b"oci:/srv/out:1\n")
+            .await
+            .unwrap();
+    assert_eq!(n, 15);
+    assert_eq!(status(&t, "ok").await["state"], "succeeded");
+    t.fs.flush(attr.ino, open.fh).await.unwrap();
 }

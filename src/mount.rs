@@ -1,0 +1,203 @@
+//! `scry mount`: wires the filesystem core, the FUSE adapter, the registry backend and
+//! the blob cache together, and runs the mount until a signal or an unmount ends it.
+//! With `background`, the process starts itself again detached and returns once the
+//! mount is ready.
+
+mod backend;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cache::{BlobCache, CacheConfig};
+use crate::error::{Error, Result};
+use crate::fs::{Fs, FsConfig};
+use crate::fuse::FuseAdapter;
+use crate::transport::docker::DockerOptions;
+
+pub use backend::RegistryBackend;
+
+/// Environment variable naming the file a detached mount creates once it is ready.
+const READY_ENV: &str = "SCRY_MOUNT_READY_FILE";
+
+/// Everything a mount needs.
+pub struct MountConfig {
+    pub mountpoint: PathBuf,
+    pub cache: CacheConfig,
+    pub fs: FsConfig,
+    pub docker: DockerOptions,
+    pub allow_other: bool,
+    /// Registries listed at the root from the start.
+    pub registries: Vec<String>,
+}
+
+/// Mounts and serves until SIGINT/SIGTERM or an external unmount.
+pub fn run_foreground(cfg: MountConfig) -> Result<()> {
+    check_mountpoint(&cfg.mountpoint)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("scry-mount")
+        .build()
+        .map_err(|e| Error::other(format!("starting the async runtime: {e}")))?;
+    let cache = BlobCache::open(cfg.cache.clone())
+        .map_err(|e| e.context(format!("opening the cache in {}", cfg.cache.dir.display())))?;
+    let timeout = cfg.docker.timeout;
+    let platform = cfg.fs.platform.clone();
+    let backend = Arc::new(RegistryBackend::new(
+        cfg.docker,
+        cache,
+        platform,
+        cfg.registries,
+    ));
+    let fs = Arc::new(Fs::new(backend, cfg.fs));
+    // A request may wait on one network answer plus cache work: a little over the timeout.
+    let adapter = FuseAdapter::new(fs, rt.handle().clone(), timeout + Duration::from_secs(5));
+    let mut options = vec![
+        fuser::MountOption::FSName("scry".into()),
+        fuser::MountOption::Subtype("scry".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+        fuser::MountOption::RW,
+    ];
+    if cfg.allow_other {
+        options.push(fuser::MountOption::AllowOther);
+    }
+    let session = fuser::spawn_mount2(adapter, &cfg.mountpoint, &options)
+        .map_err(|e| Error::Io(e).context(format!("mounting on {}", cfg.mountpoint.display())))?;
+    tracing::info!("mounted on {}", cfg.mountpoint.display());
+    if let Some(ready) = std::env::var_os(READY_ENV) {
+        let _ = std::fs::write(ready, b"ready\n");
+    } else {
+        eprintln!(
+            "scry: mounted on {} (Ctrl-C or `scry unmount {}` to stop)",
+            cfg.mountpoint.display(),
+            cfg.mountpoint.display()
+        );
+    }
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(Error::Io)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(Error::Io)?;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = tick.tick() => {
+                    if session.guard.is_finished() {
+                        tracing::info!("{} was unmounted", cfg.mountpoint.display());
+                        break;
+                    }
+                }
+            }
+        }
+        Ok::<(), Error>(())
+    })?;
+    // Dropping the session unmounts (when still mounted) and ends the loop.
+    drop(session);
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}
+
+/// Starts `scry` again with `args` (the same command line without `--background`),
+/// detached, and returns once its mount is ready or it failed.
+pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path) -> Result<()> {
+    check_mountpoint(mountpoint)?;
+    let exe =
+        std::env::current_exe().map_err(|e| Error::Io(e).context("finding the scry executable"))?;
+    let ready = std::env::temp_dir().join(format!(
+        "scry-mount-ready-{}-{}",
+        std::process::id(),
+        nanos()
+    ));
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io(e).context(format!("creating {}", dir.display())))?;
+    }
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| Error::Io(e).context(format!("opening the log {}", log.display())))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args)
+        .env(READY_ENV, &ready)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file);
+    // SAFETY: setsid in the child before exec detaches it from the terminal's session.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Io(e).context("starting the mount process"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if ready.exists() {
+            let _ = std::fs::remove_file(&ready);
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::other(format!(
+                "the mount process exited ({status}) before the mount was ready; see {}",
+                log.display()
+            )));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(Error::other(format!(
+                "the mount was not ready within 30 s; see {}",
+                log.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Unmounts `mountpoint`.
+pub fn unmount(mountpoint: &Path) -> Result<()> {
+    let c = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::invalid("the mount point contains a NUL byte"))?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+        return Ok(());
+    }
+    let os_err = std::io::Error::last_os_error();
+    // Without the privilege to unmount, the setuid helper can.
+    for helper in ["fusermount3", "fusermount"] {
+        if let Ok(st) = std::process::Command::new(helper)
+            .arg("-u")
+            .arg(mountpoint)
+            .status()
+        {
+            if st.success() {
+                return Ok(());
+            }
+        }
+    }
+    Err(Error::Io(os_err).context(format!("unmounting {}", mountpoint.display())))
+}
+
+fn check_mountpoint(p: &Path) -> Result<()> {
+    let md = std::fs::metadata(p)
+        .map_err(|e| Error::Io(e).context(format!("mount point {}", p.display())))?;
+    if !md.is_dir() {
+        return Err(Error::invalid(format!(
+            "mount point {} is not a directory",
+            p.display()
+        )));
+    }
+    Ok(())
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}

@@ -1,0 +1,360 @@
+//! The mount's real [`Backend`]: registry clients (one per registry, shared connections
+//! and tokens), blob bytes through the LRU disk cache with ranged fetches, and copy-to
+//! jobs run by the copy engine, reading blobs from the cache when they are there.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::cache::{BlobCache, BlobKey, FetchedRange, RangeFetcher};
+use crate::copy::{self, CompressionFormat, CopyOptions, ManifestFormat, MultiArch, Progress};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fs::{Backend, CopyProgress, CopyRequest, FetchedManifest};
+use crate::manifest::{self, PlatformChoice};
+use crate::reference::{DockerReference, ImageName};
+use crate::registry::Client;
+use crate::transport::docker::{self, DockerOptions, DockerSource};
+use crate::transport::{self, BlobInfo, BlobStream, DestContext, ImageSource, RepoLocation};
+
+/// Registry access for the mount.
+pub struct RegistryBackend {
+    opts: DockerOptions,
+    cache: Arc<BlobCache>,
+    platform: PlatformChoice,
+    clients: Mutex<HashMap<String, Client>>,
+    /// Registries looked up so far, listed at the mount root.
+    used: Mutex<BTreeSet<String>>,
+    /// Registries with stored credentials, listed from the start.
+    configured: Vec<String>,
+}
+
+impl RegistryBackend {
+    pub fn new(
+        opts: DockerOptions,
+        cache: Arc<BlobCache>,
+        platform: PlatformChoice,
+        configured: Vec<String>,
+    ) -> Self {
+        RegistryBackend {
+            opts,
+            cache,
+            platform,
+            clients: Mutex::new(HashMap::new()),
+            used: Mutex::new(BTreeSet::new()),
+            configured,
+        }
+    }
+
+    fn client(&self, registry: &str) -> Result<Client> {
+        if let Some(c) = self.clients.lock().unwrap().get(registry) {
+            return Ok(c.clone());
+        }
+        let api_host = if registry == crate::reference::DEFAULT_REGISTRY {
+            crate::reference::DOCKER_HUB_API_HOST
+        } else {
+            registry
+        };
+        let client = docker::connect_with_key(registry, api_host, registry, &self.opts)?;
+        self.used.lock().unwrap().insert(registry.to_string());
+        Ok(self
+            .clients
+            .lock()
+            .unwrap()
+            .entry(registry.to_string())
+            .or_insert(client)
+            .clone())
+    }
+}
+
+/// Fetches byte ranges of one blob for the cache.
+struct Fetcher {
+    client: Client,
+    repository: String,
+}
+
+#[async_trait]
+impl RangeFetcher for Fetcher {
+    async fn fetch(&self, key: &BlobKey, range: Range<u64>) -> Result<FetchedRange> {
+        let resp = self
+            .client
+            .get_blob(&self.repository, &key.digest, Some(range.clone()))
+            .await?;
+        // A registry that ignores Range sends the whole blob from its start.
+        let offset = if resp.partial { range.start } else { 0 };
+        Ok(FetchedRange::new(offset, docker::stream_of(resp)))
+    }
+}
+
+#[async_trait]
+impl Backend for RegistryBackend {
+    fn known_registries(&self) -> Vec<String> {
+        let mut all: BTreeSet<String> = self.configured.iter().cloned().collect();
+        all.extend(self.used.lock().unwrap().iter().cloned());
+        all.into_iter().collect()
+    }
+
+    async fn catalog(&self, registry: &str) -> Result<Option<Vec<String>>> {
+        match self.client(registry)?.catalog().await {
+            Ok(repos) => Ok(Some(repos)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NotFound | ErrorKind::Unauthorized | ErrorKind::Unsupported
+                ) =>
+            {
+                tracing::debug!("{registry} offers no catalog: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn tags(&self, registry: &str, repository: &str) -> Result<Vec<String>> {
+        self.client(registry)?.list_tags(repository).await
+    }
+
+    async fn manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest> {
+        let fetched = self
+            .client(registry)?
+            .get_manifest(repository, reference, manifest::MANIFEST_ACCEPT)
+            .await?;
+        let media_type =
+            manifest::normalize_media_type(fetched.content_type.as_deref(), &fetched.bytes);
+        let digest = manifest::manifest_digest(&fetched.bytes)?;
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {reference} in {registry}/{repository}"),
+                expected: reference.to_string(),
+                actual: digest,
+            });
+        }
+        Ok(FetchedManifest {
+            bytes: fetched.bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    async fn blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes> {
+        let fetcher: Arc<dyn RangeFetcher> = Arc::new(Fetcher {
+            client: self.client(registry)?,
+            repository: repository.to_string(),
+        });
+        let key = BlobKey::new(digest, size);
+        let bytes = self.cache.read(&key, offset, len, &fetcher).await?;
+        let want = (size.saturating_sub(offset)).min(len as u64) as usize;
+        if bytes.len() != want {
+            return Err(Error::Network(format!(
+                "blob {digest} of {registry}/{repository}: got {} bytes at {offset}, expected {want}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {
+        let src_ref = DockerReference::parse(&format!(
+            "{}/{}@{}",
+            request.source.registry, request.source.repository, request.source.digest
+        ))?;
+        let job = JobOptions::parse(&request.options)?;
+        let dest_name = ImageName::parse(&request.destination)
+            .map_err(|e| e.context(format!("copy-to destination {:?}", request.destination)))?;
+        let inner = DockerSource::with_client(src_ref, self.client(&request.source.registry)?);
+        let source = CachedSource {
+            inner,
+            cache: self.cache.clone(),
+        };
+        // The total for the status file: the image's blobs as its manifest lists them.
+        if let Ok(m) = self
+            .manifest(
+                &request.source.registry,
+                &request.source.repository,
+                &request.source.digest,
+            )
+            .await
+        {
+            if let Ok(parsed) = manifest::Manifest::parse(&m.bytes, &m.media_type) {
+                let total: i64 = parsed
+                    .layers()
+                    .iter()
+                    .chain(parsed.config().iter())
+                    .map(|b| b.size.max(0))
+                    .sum();
+                progress.set_total(total as u64);
+            }
+        }
+        let mut dest_docker = self.opts.clone();
+        if let Some(v) = job.dest_tls_verify {
+            dest_docker.tls_verify = Some(v);
+        }
+        let ctx = DestContext {
+            docker: dest_docker,
+            ..DestContext::default()
+        };
+        let dest = transport::open_destination(&dest_name, &ctx).await?;
+        let opts = CopyOptions {
+            multi_arch: job.multi_arch,
+            platform: self.platform.clone(),
+            format: job.format,
+            compression: job.compression,
+            preserve_digests: job.preserve_digests,
+            remove_signatures: job.remove_signatures,
+            ..CopyOptions::default()
+        };
+        let p = progress.clone();
+        let report = copy::copy_image(
+            &source,
+            dest,
+            &opts,
+            &Progress::counting(move |n| p.add_done(n)),
+        )
+        .await?;
+        progress.set_total(progress.bytes_total().max(progress.bytes_done()));
+        tracing::info!(
+            "copy-to: {} → {} done ({} blobs copied, {} skipped)",
+            request.source,
+            request.destination,
+            report.blobs_copied,
+            report.blobs_skipped
+        );
+        Ok(())
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        serde_json::to_value(self.cache.stats()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The flags a copy-to job may carry on the lines after its destination.
+#[derive(Debug, Default)]
+struct JobOptions {
+    multi_arch: MultiArch,
+    format: Option<ManifestFormat>,
+    compression: Option<CompressionFormat>,
+    preserve_digests: bool,
+    remove_signatures: bool,
+    dest_tls_verify: Option<bool>,
+}
+
+impl JobOptions {
+    fn parse(words: &[String]) -> Result<JobOptions> {
+        let mut o = JobOptions::default();
+        let mut it = words.iter();
+        while let Some(w) = it.next() {
+            let (flag, inline) = match w.split_once('=') {
+                Some((f, v)) => (f, Some(v.to_string())),
+                None => (w.as_str(), None),
+            };
+            let mut value = |name: &str| -> Result<String> {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .ok_or_else(|| Error::invalid(format!("copy-to option {name} needs a value")))
+            };
+            match flag {
+                "--all" | "-a" => o.multi_arch = MultiArch::All,
+                "--multi-arch" => o.multi_arch = MultiArch::parse(&value(flag)?)?,
+                "--format" | "-f" => o.format = Some(ManifestFormat::parse(&value(flag)?)?),
+                "--dest-compress-format" => o.compression = Some(CompressionFormat::parse(&value(flag)?)?),
+                "--preserve-digests" => o.preserve_digests = true,
+                "--remove-signatures" => o.remove_signatures = true,
+                "--dest-tls-verify" => {
+                    o.dest_tls_verify = Some(match inline.as_deref() {
+                        None => true,
+                        Some(v) => crate::cli::parse_go_bool(v).map_err(Error::invalid)?,
+                    })
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "copy-to option {other:?} is not supported (use --all, --multi-arch, --format, --dest-compress-format, --preserve-digests, --remove-signatures, --dest-tls-verify)"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// A registry source whose blobs come from the cache when it has them whole.
+struct CachedSource {
+    inner: DockerSource,
+    cache: Arc<BlobCache>,
+}
+
+#[async_trait]
+impl ImageSource for CachedSource {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    async fn manifest(&self, instance: Option<&str>) -> Result<(Bytes, String)> {
+        self.inner.manifest(instance).await
+    }
+
+    async fn blob(&self, info: &BlobInfo) -> Result<(BlobStream, Option<u64>)> {
+        if let Some(path) = self.cache.complete_path(&info.digest) {
+            let pin = self.cache.pin(&info.digest);
+            if let (Ok(pin), Ok(file)) = (pin, tokio::fs::File::open(&path).await) {
+                let len = file.metadata().await.ok().map(|m| m.len());
+                return Ok((Box::pin(Pinned { file, _pin: pin }), len));
+            }
+        }
+        self.inner.blob(info).await
+    }
+
+    fn registry_location(&self) -> Option<RepoLocation> {
+        self.inner.registry_location()
+    }
+}
+
+/// A cached blob file, kept from eviction while it is read.
+struct Pinned {
+    file: tokio::fs::File,
+    _pin: crate::cache::PinGuard,
+}
+
+impl tokio::io::AsyncRead for Pinned {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.file).poll_read(cx, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn job_options() {
+        let o = JobOptions::parse(&words("--format oci --all --dest-tls-verify=false")).unwrap();
+        assert_eq!(o.format, Some(ManifestFormat::Oci));
+        assert_eq!(o.multi_arch, MultiArch::All);
+        assert_eq!(o.dest_tls_verify, Some(false));
+        assert!(JobOptions::parse(&words("--format")).is_err());
+        assert!(JobOptions::parse(&words("--sign-by x")).is_err());
+    }
+}
