@@ -115,19 +115,22 @@ async fn write_verified(
     what: &str,
 ) -> Result<(String, u64)> {
     let size = u64::try_from(info.size).ok();
-    let mut reader = if crate::digest::is_sha256(&info.digest) {
+    let reader = if crate::digest::is_sha256(&info.digest) {
         VerifyingReader::new(stream, &info.digest, size, what)
     } else {
         VerifyingReader::digesting(stream)
     };
     let tally = reader.tally();
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(temp)
         .await
         .context(|| format!("creating {}", temp.display()))?;
-    if let Err(e) = tokio::io::copy(&mut reader, &mut file).await {
+    // Large writes: each write of a tokio file is a trip through the blocking pool.
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let mut reader = tokio::io::BufReader::with_capacity(256 << 10, reader);
+    if let Err(e) = tokio::io::copy_buf(&mut reader, &mut file).await {
         // Verification failures already name the blob; write failures name the file.
         return Err(if e.kind() == io::ErrorKind::InvalidData {
             Error::from(e)
@@ -135,12 +138,12 @@ async fn write_verified(
             Error::from(e).context(format!("writing {what} to {}", temp.display()))
         });
     }
+    // No fsync per blob (as other image tools): the rename into place happens only after
+    // the bytes were verified, and a crash leaves at worst a blob that fails its next
+    // verification.
     file.flush()
         .await
         .context(|| format!("writing {}", temp.display()))?;
-    file.sync_all()
-        .await
-        .context(|| format!("flushing {}", temp.display()))?;
     drop(file);
     let (digest, written) = tally
         .get()
