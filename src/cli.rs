@@ -144,9 +144,9 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Inspect(a) => inspect::run(global, a).await,
         Command::ListTags(a) => list_tags::run(global, a).await,
         Command::ManifestDigest { file } => {
-            let bytes = std::fs::read(&file).map_err(|e| {
-                Error::Io(e).context(format!("reading manifest {}", file.display()))
-            })?;
+            // A missing file is an error (exit 1), not a missing image.
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Error::other(format!("reading manifest {}: {e}", file.display())))?;
             let digest = crate::manifest::manifest_digest(&bytes)
                 .map_err(|e| e.context(format!("computing the digest of {}", file.display())))?;
             output::write_stdout(format!("{digest}\n").as_bytes())

@@ -92,6 +92,8 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Network(_) => ErrorKind::Network,
+            // A missing file is a missing image for the local transports.
+            Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Error::Io(_) => ErrorKind::Io,
             Error::Other(_) => ErrorKind::Other,
             Error::Context { source, .. } => source.kind(),
