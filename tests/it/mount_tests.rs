@@ -42,7 +42,10 @@ pub fn scratch(prefix: &str) -> tempfile::TempDir {
 pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -295,8 +298,11 @@ fn mount_pids(mnt: &Path) -> Vec<i32> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let zombie = std::fs::read_to_string(e.path().join("stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
+        let zombie = std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        });
         if args.first().is_some_and(|a| a == exe)
             && args.get(1).is_some_and(|a| a == "mount")
             && args.last() == Some(&mnt)
@@ -317,10 +323,7 @@ pub fn tool(program: &str, args: &[&str]) -> CmdOutput {
 /// Like [`tool`] with path arguments after `args`.
 #[track_caller]
 pub fn tool_on(program: &str, args: &[&str], paths: &[&Path]) -> CmdOutput {
-    run_with_timeout(
-        Command::new(program).args(args).args(paths),
-        TOOL_TIMEOUT,
-    )
+    run_with_timeout(Command::new(program).args(args).args(paths), TOOL_TIMEOUT)
 }
 
 /// `ls -1 PATH`, which must succeed; the names, in `ls` order.

@@ -31,17 +31,32 @@ fn root_lists_registries_once_used_or_given() {
     let host = reg.url();
 
     let m = Mount::start(&["--tls-verify=false"]);
-    assert_eq!(ls(m.mnt()), Vec::<String>::new(), "a fresh mount lists no registry");
+    assert_eq!(
+        ls(m.mnt()),
+        Vec::<String>::new(),
+        "a fresh mount lists no registry"
+    );
     assert_eq!(ls(&m.path(&format!("{host}/small"))), ["1.0", "latest"]);
-    assert_eq!(ls(m.mnt()), [host.clone()], "the registry once used");
+    assert_eq!(ls(m.mnt()), [host.as_str()], "the registry once used");
 
     // --background returns once the mount is live (Mount checks), and unmount() checks
     // that the detached process ends.
     let given = Mount::background(&["--tls-verify=false", "--registry", &host]);
-    assert_eq!(ls(given.mnt()), [host.clone()], "the registry given with --registry");
+    assert_eq!(
+        ls(given.mnt()),
+        [host.as_str()],
+        "the registry given with --registry"
+    );
     // A registry directory lists the catalog.
     let repos = ls(&given.path(&host));
-    for r in ["docker", "dockerlist", "manytags", "multiarch", "multilayer", "small"] {
+    for r in [
+        "docker",
+        "dockerlist",
+        "manytags",
+        "multiarch",
+        "multilayer",
+        "small",
+    ] {
         assert!(repos.iter().any(|x| x == r), "{r} missing from {repos:?}");
     }
     let tags = ls(&given.path(&format!("{host}/manytags")));
@@ -61,7 +76,11 @@ fn check_image_dir(dir: &Path, image: &Image, repo: &str) {
     assert_eq!(std::fs::read(&manifest).unwrap(), image.manifest);
 
     let config = dir.join("config.json");
-    assert_eq!(sha256sum(&config), image.config.digest, "{what}/config.json");
+    assert_eq!(
+        sha256sum(&config),
+        image.config.digest,
+        "{what}/config.json"
+    );
     assert_eq!(stat_size(&config), image.config.size);
     assert_eq!(jq(".architecture", &config), image.platform.architecture);
     assert_eq!(jq(".os", &config), "linux");
@@ -167,8 +186,15 @@ fn check_index_dir(dir: &Path, index: &Index, repo: &str, platforms: &[&str]) {
     .collect();
     want.extend(platforms.iter().map(|s| s.to_string()));
     assert_eq!(ls(dir), sorted(want), "{what}");
-    assert_eq!(sha256sum(&dir.join("manifest.json")), index.digest, "{what}");
-    assert_eq!(jq(".manifests[0].digest", &dir.join("index.json")), index.digest);
+    assert_eq!(
+        sha256sum(&dir.join("manifest.json")),
+        index.digest,
+        "{what}"
+    );
+    assert_eq!(
+        jq(".manifests[0].digest", &dir.join("index.json")),
+        index.digest
+    );
 
     // blobs/: the index, every child manifest and every blob they name.
     let mut blobs = BTreeSet::from([hex_of(&index.digest).to_string()]);
@@ -250,5 +276,75 @@ fn inspect_json_agrees_with_skopeo_inspect() {
             assert_eq!(got[field], want[field], "{repo}: inspect.json {field}");
         }
     }
+    m.unmount();
+}
+
+/// A tag that moves shows its new image once `--tag-ttl` has passed, and a new tag
+/// appears in the listing; files of the old image stay readable under its digest.
+#[test]
+fn a_moved_tag_shows_the_new_image_after_the_tag_ttl() {
+    let (_, fx) = shared_registry();
+    let reg = crate::harness::Registry::plain();
+    let client = reg.client();
+    fx.small
+        .image
+        .push(&client, "moving", &["latest".to_string()]);
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false", "--tag-ttl", "1s"]);
+    let repo = m.path(&format!("{host}/moving"));
+    let manifest = repo.join("latest/manifest.json");
+    assert_eq!(sha256sum(&manifest), fx.small.digest);
+    assert_eq!(ls(&repo), ["latest"]);
+
+    fx.docker.image.push(
+        &client,
+        "moving",
+        &["latest".to_string(), "new".to_string()],
+    );
+    super::wait_until(
+        std::time::Duration::from_secs(20),
+        "the moved tag to show the new manifest",
+        || sha256sum(&manifest) == fx.docker.digest,
+    );
+    assert_eq!(
+        jq(
+            ".Labels[\"com.example.scry.fixture\"]",
+            &repo.join("latest/inspect.json")
+        ),
+        "docker"
+    );
+    super::wait_until(
+        std::time::Duration::from_secs(20),
+        "the new tag to be listed",
+        || ls(&repo) == ["latest", "new"],
+    );
+    assert_eq!(
+        sha256sum(&m.path(&format!("{host}/moving@{}/manifest.json", fx.small.digest))),
+        fx.small.digest
+    );
+    m.unmount();
+}
+
+/// `MNT/.scry/stats.json` is JSON with the filesystem's and the cache's counters.
+#[test]
+fn stats_json_is_readable() {
+    let (reg, fx) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let blob = m.path(&format!(
+        "{}/small/latest/blobs/sha256/{}",
+        reg.url(),
+        hex_of(&fx.small.layers[0].blob.digest)
+    ));
+    assert_eq!(sha256sum(&blob), fx.small.layers[0].blob.digest);
+    let stats = m.path(".scry/stats.json");
+    let fetched: u64 = jq(".backend.bytes_fetched", &stats)
+        .parse()
+        .expect("a number");
+    assert!(
+        fetched >= fx.small.layers[0].blob.size,
+        "stats.json counts {fetched} bytes fetched after reading a {}-byte layer",
+        fx.small.layers[0].blob.size
+    );
+    assert!(jq(".fs.inodes_live", &stats).parse::<u64>().unwrap() > 0);
     m.unmount();
 }

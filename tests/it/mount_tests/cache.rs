@@ -67,7 +67,10 @@ fn a_read_in_the_middle_of_a_big_layer_fetches_about_one_chunk() {
     );
     for hit in fake.blob_hits() {
         if hit.digest == fake.layer_digests[0] {
-            assert!(hit.range.is_some(), "a layer request without Range: {hit:?}");
+            assert!(
+                hit.range.is_some(),
+                "a layer request without Range: {hit:?}"
+            );
         }
     }
 
@@ -128,7 +131,11 @@ fn cache_status(dir: &Path) -> serde_json::Value {
 /// `find DIR -type f` with sizes, for failure messages.
 fn listing(dir: &Path) -> String {
     let dir = dir.to_string_lossy();
-    tool("find", &[&dir, "-type", "f", "-printf", "%s bytes, %b blocks: %P\\n"]).stdout
+    tool(
+        "find",
+        &[&dir, "-type", "f", "-printf", "%s bytes, %b blocks: %P\\n"],
+    )
+    .stdout
 }
 
 /// `du -s -B1 DIR`: bytes allocated under `dir` (partial blobs are sparse files, so
@@ -137,7 +144,12 @@ fn listing(dir: &Path) -> String {
 fn du_bytes(dir: &Path) -> u64 {
     let out = tool_on("du", &["-s", "-B1"], &[dir]);
     out.assert_success();
-    out.stdout.split_whitespace().next().unwrap().parse().unwrap()
+    out.stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -154,10 +166,16 @@ fn the_cache_stays_within_its_budget() {
             listing(m.cache_dir())
         );
     }
-    assert!(fake.layer_bytes() >= 24 << 20, "the workload was not larger than the cap");
+    assert!(
+        fake.layer_bytes() >= 24 << 20,
+        "the workload was not larger than the cap"
+    );
     let status = cache_status(m.cache_dir());
     let bytes = status["bytes"].as_u64().expect("bytes in cache status");
-    assert!(bytes <= cap, "scry cache status: {bytes} bytes, budget {cap}: {status}");
+    assert!(
+        bytes <= cap,
+        "scry cache status: {bytes} bytes, budget {cap}: {status}"
+    );
     // An evicted blob is fetched again, correctly.
     assert_eq!(sha256sum(&layer_path(&m, &fake, 0)), fake.layer_digests[0]);
     assert!(du_bytes(m.cache_dir()) <= cap + (1 << 20));
@@ -179,11 +197,15 @@ fn kill_9_during_a_fill_never_yields_wrong_bytes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(
-        Duration::from_secs(30),
-        "a stalled layer request",
-        || fake.stalled() > 0,
-    );
+    wait_until(Duration::from_secs(30), "a stalled layer request", || {
+        if let Some(status) = reader.try_wait().unwrap() {
+            panic!(
+                "cat ended ({status}) before any request stalled: {:?}",
+                fake.blob_hits()
+            );
+        }
+        fake.stalled() > 0
+    });
     m.kill9();
     let mut failed = None;
     wait_until(Duration::from_secs(30), "cat to end after the kill", || {
@@ -198,7 +220,11 @@ fn kill_9_during_a_fill_never_yields_wrong_bytes() {
     fake.set_mode(Mode::Serve);
     let m = Mount::with_cache(&args, cache.path());
     let blob = layer_path(&m, &fake, 0);
-    assert_eq!(sha256sum(&blob), fake.layer_digests[0], "after kill -9 and remount");
+    assert_eq!(
+        sha256sum(&blob),
+        fake.layer_digests[0],
+        "after kill -9 and remount"
+    );
     // Every block agrees with the source too (a torn chunk would show here first).
     for block in [0u64, 2047, 2048, 4095, 6143] {
         let at = (block * 4096) as usize;
@@ -207,5 +233,86 @@ fn kill_9_during_a_fill_never_yields_wrong_bytes() {
             "block {block} reads wrong after kill -9"
         );
     }
+    m.unmount();
+}
+
+/// Readers of one blob at the same time share the fetches: every reader gets the right
+/// bytes and the registry serves the blob about once.
+#[test]
+fn concurrent_readers_share_one_fetch() {
+    let size = 16 * MIB;
+    let fake = FakeRegistry::start(&[size]);
+    let m = Mount::start(&["--tls-verify=false"]);
+    let blob = layer_path(&m, &fake, 0);
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new("sha256sum")
+                .arg(&blob)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in readers {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hex = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                hex.split_whitespace().next().unwrap_or_default()
+            ),
+            fake.layer_digests[0]
+        );
+    }
+    let fetched = fake.layer_bytes();
+    assert!(
+        fetched <= size as u64 + 2 * CHUNK,
+        "four concurrent readers made the registry serve {fetched} bytes of a {size}-byte blob"
+    );
+    m.unmount();
+}
+
+/// `scry cache prune --to 0` on an idle cache removes everything; a new mount then
+/// fetches again.
+#[test]
+fn cache_prune_empties_an_idle_cache() {
+    let fake = FakeRegistry::start(&[5 * MIB]);
+    let cache = scratch("cache-");
+    let args = ["--tls-verify=false"];
+    let m = Mount::with_cache(&args, cache.path());
+    assert_eq!(sha256sum(&layer_path(&m, &fake, 0)), fake.layer_digests[0]);
+    m.unmount();
+    let before = cache_status(cache.path());
+    assert!(before["bytes"].as_u64().unwrap() >= 5 << 20, "{before}");
+    assert!(before["complete_blobs"].as_u64().unwrap() >= 1, "{before}");
+
+    let out = run_with_timeout(
+        scry()
+            .args(["cache", "prune", "--to", "0", "--cache-dir"])
+            .arg(cache.path()),
+        Duration::from_secs(60),
+    );
+    out.assert_success();
+    assert!(
+        out.json()["removed_bytes"].as_u64().unwrap() >= 5 << 20,
+        "{out}"
+    );
+    let after = cache_status(cache.path());
+    assert_eq!(after["bytes"].as_u64(), Some(0), "{after}");
+    assert_eq!(after["entries"].as_u64(), Some(0), "{after}");
+
+    let fetched = fake.layer_bytes();
+    let m = Mount::with_cache(&args, cache.path());
+    assert_eq!(sha256sum(&layer_path(&m, &fake, 0)), fake.layer_digests[0]);
+    assert!(
+        fake.layer_bytes() >= fetched + (5 << 20),
+        "the pruned blob was not fetched again"
+    );
     m.unmount();
 }

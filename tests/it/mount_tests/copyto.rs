@@ -81,7 +81,11 @@ fn copy_to_writes_oci_dir_and_registry_destinations() {
     echo_request(&copy_to.join("to-oci"), &oci).assert_success();
     assert_succeeded(&copy_to, "to-oci", &oci);
     let v = skopeo_inspect(false, &oci).json();
-    assert_eq!(v["Digest"], fx.small.digest.as_str(), "skopeo inspect {oci}");
+    assert_eq!(
+        v["Digest"],
+        fx.small.digest.as_str(),
+        "skopeo inspect {oci}"
+    );
     assert_eq!(v["Labels"]["com.example.scry.fixture"], "small");
 
     let dir = out.join("dir-copy");
@@ -146,7 +150,9 @@ fn copy_to_of_an_index_with_all_copies_every_platform() {
         "the copied index differs from the source's: {raw}"
     );
     for child in &fx.multiarch.children {
-        let blob = layout.join("blobs/sha256").join(super::hex_of(&child.digest));
+        let blob = layout
+            .join("blobs/sha256")
+            .join(super::hex_of(&child.digest));
         assert!(blob.is_file(), "{} missing", blob.display());
     }
     // The copied layout is what the platform directory shows.
@@ -167,7 +173,11 @@ fn a_bad_destination_fails_the_write_and_the_status_says_why() {
     let cases: [(&str, Vec<&str>, &str); 3] = [
         ("bad", vec!["/not/a/transport/name"], "transport"),
         ("unreachable", vec![unreachable], "127.0.0.1:1"),
-        ("bad-flag", vec![&bad_flag, "--no-such-flag"], "--no-such-flag"),
+        (
+            "bad-flag",
+            vec![&bad_flag, "--no-such-flag"],
+            "--no-such-flag",
+        ),
     ];
     for (name, request, names) in &cases {
         let out = if request.len() == 1 {

@@ -36,7 +36,11 @@ fn unknown_names_are_enoent() {
         assert_fails_with(&out, "No such file or directory");
         assert_eq!(out.code, Some(2), "ls exit code: {out}");
     }
-    let out = tool_on("cat", &[], &[&m.path(&format!("{host}/small/nope/manifest.json"))]);
+    let out = tool_on(
+        "cat",
+        &[],
+        &[&m.path(&format!("{host}/small/nope/manifest.json"))],
+    );
     assert_fails_with(&out, "No such file or directory");
     // The misses did not disturb what exists.
     assert_eq!(
@@ -99,7 +103,9 @@ fn a_registry_stopped_mid_read_gives_eio_and_the_mount_stays_usable() {
     let host = reg.url();
     let m = Mount::start(&["--tls-verify=false", "--timeout", "3s"]);
     let tag = m.path(&format!("{host}/big/latest"));
-    let blob = tag.join("blobs/sha256").join(hex_of(&image.layer_digests[0]));
+    let blob = tag
+        .join("blobs/sha256")
+        .join(hex_of(&image.layer_digests[0]));
     dd(&blob, 0).assert_success();
 
     reg.stop();
@@ -113,7 +119,7 @@ fn a_registry_stopped_mid_read_gives_eio_and_the_mount_stays_usable() {
         "EIO took {took:?} with --timeout 3s"
     );
     // The mount still answers: the root, and what it already knows.
-    assert_eq!(ls(m.mnt()), [host.clone()]);
+    assert_eq!(ls(m.mnt()), [host.as_str()]);
     assert_eq!(sha256sum(&tag.join("manifest.json")), image.manifest_digest);
     dd(&blob, 0).assert_success();
     m.unmount();
@@ -136,7 +142,11 @@ fn a_stalled_registry_gives_eio_within_the_timeout_then_recovers() {
     let out = dd(&blob, 100);
     assert_fails_with(&out, "Input/output error");
     let took = start.elapsed();
-    assert!(fake.stalled() > 0, "no request stalled: {:?}", fake.blob_hits());
+    assert!(
+        fake.stalled() > 0,
+        "no request stalled: {:?}",
+        fake.blob_hits()
+    );
     assert!(
         took < Duration::from_secs(20),
         "EIO took {took:?} with --timeout 3s"
@@ -145,5 +155,35 @@ fn a_stalled_registry_gives_eio_within_the_timeout_then_recovers() {
 
     fake.set_mode(Mode::Serve);
     assert_eq!(sha256sum(&blob), fake.layer_digests[0], "after the stall");
+    m.unmount();
+}
+
+/// The mount is read-only outside `copy-to/`.
+#[test]
+fn changes_outside_copy_to_are_refused() {
+    let (reg, _) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let tag = m.path(&format!("{}/small/latest", reg.url()));
+    ls(&tag);
+    for (program, args) in [
+        ("touch", vec![tag.join("new-file")]),
+        ("rm", vec![tag.join("manifest.json")]),
+        ("mkdir", vec![tag.join("dir")]),
+        ("mv", vec![tag.join("config.json"), tag.join("c.json")]),
+    ] {
+        let paths: Vec<&std::path::Path> = args.iter().map(|p| p.as_path()).collect();
+        let out = tool_on(program, &[], &paths);
+        assert_fails_with(&out, "Read-only file system");
+    }
+    let out = crate::harness::run(
+        std::process::Command::new("bash")
+            .args(["-c", "echo x >> \"$1\"", "bash"])
+            .arg(tag.join("manifest.json")),
+    );
+    assert!(
+        !out.success(),
+        "appending to manifest.json succeeded: {out}"
+    );
+    assert_eq!(ls(&tag).len(), 8, "the refusals changed the directory");
     m.unmount();
 }

@@ -19,8 +19,8 @@ const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Serve,
-    /// Layer requests whose range starts at or past the offset get headers and half
-    /// of their body, then nothing until the client goes away.
+    /// Layer answers that reach past the offset send the bytes before it and half of
+    /// the rest, then nothing until the client goes away.
     StallFrom(u64),
     /// Every connection is closed without an answer.
     Down,
@@ -32,8 +32,6 @@ pub struct BlobHit {
     pub digest: String,
     /// The `Range` header, if any.
     pub range: Option<String>,
-    /// Body bytes sent (for a stalled answer, the part sent before the stall).
-    pub sent: u64,
     /// Whether the answer stalled.
     pub stalled: bool,
 }
@@ -158,7 +156,10 @@ impl FakeRegistry {
             if p == "/v2/big/manifests/latest" || p == format!("/v2/big/manifests/{md}") {
                 return Action::with(
                     200,
-                    &[("Content-Type", OCI_MANIFEST), ("Docker-Content-Digest", &md)],
+                    &[
+                        ("Content-Type", OCI_MANIFEST),
+                        ("Docker-Content-Digest", &md),
+                    ],
                     manifest.clone(),
                 );
             }
@@ -180,7 +181,10 @@ impl FakeRegistry {
             };
             let body = data[start as usize..end as usize].to_vec();
             let mut headers = vec![
-                ("Content-Type".to_string(), "application/octet-stream".to_string()),
+                (
+                    "Content-Type".to_string(),
+                    "application/octet-stream".to_string(),
+                ),
                 ("Docker-Content-Digest".to_string(), digest.to_string()),
             ];
             if status == 206 {
@@ -190,22 +194,30 @@ impl FakeRegistry {
                 ));
             }
             let is_layer = digest != cd;
-            let stall = matches!(mode, Mode::StallFrom(o) if is_layer && start >= o);
-            let sent = if stall { body.len() / 2 } else { body.len() } as u64;
+            // A stalled answer sends what lies before the stall offset, then half of
+            // the rest.
+            let stall_send = match mode {
+                Mode::StallFrom(o) if is_layer && end > o => {
+                    let before = o.saturating_sub(start);
+                    Some((before + (end - start - before) / 2) as usize)
+                }
+                _ => None,
+            };
+            let stall = stall_send.is_some();
+            let sent = stall_send.unwrap_or(body.len()) as u64;
             if is_layer && r.method == "GET" {
                 st.layer_bytes.fetch_add(sent, Ordering::SeqCst);
             }
             st.hits.lock().unwrap().push(BlobHit {
                 digest: digest.to_string(),
                 range,
-                sent,
                 stalled: stall,
             });
             if stall {
                 return Action::Hang {
                     status,
                     headers,
-                    send: body.len() / 2,
+                    send: sent as usize,
                     body,
                 };
             }

@@ -39,7 +39,10 @@ fn skopeo_copies_from_the_mount_what_it_copies_from_the_registry() {
     // what the mount shows for Docker images (their manifests keep their digests).
     for repo in ["small", "multilayer"] {
         let link = m.link(&format!("{host}/{repo}/latest"), repo);
-        let (a, b) = (out.join(format!("{repo}-mount")), out.join(format!("{repo}-reg")));
+        let (a, b) = (
+            out.join(format!("{repo}-mount")),
+            out.join(format!("{repo}-reg")),
+        );
         skopeo_copy(
             &[],
             &format!("oci:{}:latest", link.display()),
@@ -58,7 +61,10 @@ fn skopeo_copies_from_the_mount_what_it_copies_from_the_registry() {
         ("linux-arm-v7", "arm", "v7"),
     ] {
         let link = m.link(&format!("{host}/multiarch/latest/{dir}"), dir);
-        let (a, b) = (out.join(format!("{dir}-mount")), out.join(format!("{dir}-reg")));
+        let (a, b) = (
+            out.join(format!("{dir}-mount")),
+            out.join(format!("{dir}-reg")),
+        );
         skopeo_copy(
             &[],
             &format!("oci:{}", link.display()),
@@ -118,5 +124,31 @@ fn umoci_unpacks_the_mount_to_the_fixture_rootfs() {
         let got = umoci_unpack(&name, &out.join(format!("bundle-{i}")));
         assert_same_rootfs(&got, &image.rootfs, &format!("umoci unpack of {rel}"));
     }
+    m.unmount();
+}
+
+/// `cp -r` of a tag directory gives a self-contained OCI layout (the layer symlinks
+/// are relative) that skopeo reads like the registry.
+#[test]
+fn a_tag_directory_copied_with_cp_is_a_usable_layout() {
+    let (reg, fx) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let copy = m.scratch().join("copied");
+    let out = tool_on(
+        "cp",
+        &["-r"],
+        &[&m.path(&format!("{}/multilayer/latest", reg.url())), &copy],
+    );
+    assert!(out.success(), "cp -r failed: {out}");
+    let got = run(skopeo().args(["inspect", &format!("oci:{}:latest", copy.display())]));
+    got.assert_success();
+    assert_eq!(got.json()["Digest"], fx.multilayer.digest.as_str());
+    let bundle = m.scratch().join("bundle");
+    let rootfs = umoci_unpack(&format!("{}:latest", copy.display()), &bundle);
+    assert_same_rootfs(
+        &rootfs,
+        &fx.multilayer.rootfs,
+        "umoci unpack of a cp -r copy",
+    );
     m.unmount();
 }
