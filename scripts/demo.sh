@@ -13,7 +13,11 @@ SCRY=$PWD/target/release/scry
 
 work=$(mktemp -d /tmp/scry-demo.XXXXXX)
 reg_pid=""
+mounted=""
 cleanup() {
+    if [ -n "$mounted" ]; then
+        "$SCRY" unmount "$work/mnt" 2>/dev/null || umount -l "$work/mnt" 2>/dev/null || true
+    fi
     if [ -n "$reg_pid" ]; then
         kill "$reg_pid" 2>/dev/null || true
         wait "$reg_pid" 2>/dev/null || true
@@ -59,5 +63,36 @@ run "$SCRY" list-tags --tls-verify=false "docker://$REG/demo/hello"
 echo
 echo "\$ scry inspect docker://$REG/demo/missing:1  (exit code 2 = image not found)"
 set +e; "$SCRY" inspect --tls-verify=false "docker://$REG/demo/missing:1"; echo "exit code: $?"; set -e
+
+echo
+echo "== copying between transports"
+run "$SCRY" copy --src-tls-verify=false "docker://$REG/demo/hello:1.0" "oci:$work/layout:hello"
+run "$SCRY" copy --dest-tls-verify=false --format v2s2 "oci:$work/layout:hello" "docker://$REG/demo/hello-v2s2:1.0"
+run "$SCRY" inspect --tls-verify=false --format '{{.Name}} {{.Digest}}' "docker://$REG/demo/hello-v2s2:1.0"
+
+echo
+echo "== the registry as a filesystem"
+mkdir -p "$work/mnt"
+run "$SCRY" mount --background --tls-verify=false --cache-dir "$work/cache" --registry "$REG" "$work/mnt"
+mounted=yes
+M="$work/mnt/$REG/demo/hello"
+run ls "$work/mnt"
+run ls "$M"
+run ls -l "$M/1.0"
+echo; echo "\$ cat $M/1.0/manifest.json | jq .layers"
+jq .layers "$M/1.0/manifest.json"
+echo; echo "\$ sha256sum $M/1.0/manifest.json   (equals the image digest)"
+sha256sum "$M/1.0/manifest.json"
+echo; echo "\$ jq -r .Digest $M/1.0/inspect.json"
+jq -r .Digest "$M/1.0/inspect.json"
+echo; echo "\$ tar tzf $M/1.0/layers/0.tar.gz   (layer bytes fetched lazily, through the cache)"
+tar tzf "$M/1.0/layers/0.tar.gz" 2>/dev/null || true
+echo; echo "\$ echo oci:$work/from-mount:copied > $M/1.0/copy-to/job1"
+echo "oci:$work/from-mount:copied" > "$M/1.0/copy-to/job1" && echo "copy finished"
+run cat "$M/1.0/copy-to/job1.status"
+run "$SCRY" inspect --format '{{.Digest}}' "oci:$work/from-mount:copied"
+run "$SCRY" cache status --cache-dir "$work/cache"
+run "$SCRY" unmount "$work/mnt"
+mounted=""
 echo
 echo "Demo done."
