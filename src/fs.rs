@@ -264,7 +264,23 @@ impl Fs {
         let name = name_str(name)?;
         let (pnode, _) = self.inodes.get(parent)?;
         let (key, node) = self.find_child(parent, &pnode, name).await?;
-        let attr = self.attr_of(&node).await?;
+        let mut attr = self.attr_of(&node).await?;
+        // Below a tag, a name like `manifest.json` or `layers/0.tar.gz` leads to another
+        // inode once the tag moves, although each inode's content is fixed: the kernel
+        // may keep such a name no longer than the tag TTL. `blobs/ALG/HEX` names their
+        // content and may be kept as long as it.
+        if let Node::Image { loc } | Node::ImageSub { loc, .. } = &*pnode {
+            let by_content = matches!(
+                &*pnode,
+                Node::ImageSub {
+                    sub: Sub::BlobAlg(_),
+                    ..
+                }
+            );
+            if loc.is_mutable() && !by_content {
+                attr.ttl = attr.ttl.min(self.config.tag_ttl);
+            }
+        }
         let (ino, _) = self.inodes.link(&key, node, parent);
         Ok(Attr { ino, ..attr })
     }

@@ -122,6 +122,23 @@ impl Backend for RegistryBackend {
         repository: &str,
         reference: &str,
     ) -> Result<FetchedManifest> {
+        // A manifest named by digest never changes: the cache's copy (checked against
+        // the digest on the way out) serves it, also to a later mount with the
+        // registry unreachable.
+        if reference.starts_with("sha256:") {
+            let (cache, digest) = (self.cache.clone(), reference.to_string());
+            match crate::cache::blocking(move || cache.get_small(&digest)).await {
+                Ok(Some(bytes)) => {
+                    return Ok(FetchedManifest {
+                        media_type: manifest::normalize_media_type(None, &bytes),
+                        bytes,
+                        digest: reference.to_string(),
+                    })
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!("cache: manifest {reference}: {e}"),
+            }
+        }
         let fetched = self
             .client(registry)?
             .get_manifest(repository, reference, manifest::MANIFEST_ACCEPT)
@@ -135,6 +152,14 @@ impl Backend for RegistryBackend {
                 expected: reference.to_string(),
                 actual: digest,
             });
+        }
+        // Kept for digest lookups (a signed schema 1 manifest, whose digest is not that
+        // of its bytes, is refused by the cache and simply fetched again).
+        if fetched.bytes.len() <= crate::cache::MAX_SMALL_BYTES {
+            let (cache, d, b) = (self.cache.clone(), digest.clone(), fetched.bytes.clone());
+            if let Err(e) = crate::cache::blocking(move || cache.put_small(&d, &b)).await {
+                tracing::debug!("cache: keeping manifest {digest}: {e}");
+            }
         }
         Ok(FetchedManifest {
             bytes: fetched.bytes,

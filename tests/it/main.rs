@@ -9,3 +9,4 @@ mod harness;
 mod harness_tests;
 mod inspect_tests;
 mod login_tests;
+mod mount_tests;

@@ -272,6 +272,22 @@ async fn tags_move_and_appear_after_the_ttl() {
     let dir = format!("{REG}/app/web/v1");
     let dir_ino = t.ino(&dir).await;
     let before = t.walk(&format!("{dir}/manifest.json")).await.unwrap();
+    // The kernel must ask again for names below a tag once the tag TTL has passed.
+    for name in [
+        "manifest.json",
+        "config.json",
+        "inspect.json",
+        "index.json",
+        "layers/0.tar.gz",
+    ] {
+        let a = t.walk(&format!("{dir}/{name}")).await.unwrap();
+        assert_eq!(a.ttl, Duration::from_secs(60), "{name}");
+    }
+    let by_digest = format!("{REG}/app/web@{}/manifest.json", t.a.digest);
+    assert_eq!(
+        t.walk(&by_digest).await.unwrap().ttl,
+        Duration::from_secs(3600)
+    );
     t.mock.set_tag(REG, "app/web", "v1", &t.b.digest);
     t.mock.set_tag(REG, "app/web", "v3", &t.b.digest);
     t.clock.advance(Duration::from_secs(59));

@@ -1,0 +1,350 @@
+//! The tree at every level, read with `ls`, `sha256sum`, `jq`, `stat` and `readlink`:
+//! the root's registries, a registry's repositories, a repository's tags, and every
+//! file of a tag directory (single images and indexes), in all three name forms.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{hex_of, jq, ls, sha256sum, stat_size, tool_on, Mount};
+use crate::harness::image::{Image, Index};
+use crate::harness::{run, shared_registry, skopeo};
+
+/// What the directory of a single image lists.
+const IMAGE_FILES: [&str; 8] = [
+    "blobs",
+    "config.json",
+    "copy-to",
+    "index.json",
+    "inspect.json",
+    "layers",
+    "manifest.json",
+    "oci-layout",
+];
+
+fn sorted(v: impl IntoIterator<Item = String>) -> Vec<String> {
+    v.into_iter().collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+#[test]
+fn root_lists_registries_once_used_or_given() {
+    let (reg, _) = shared_registry();
+    let host = reg.url();
+
+    let m = Mount::start(&["--tls-verify=false"]);
+    assert_eq!(
+        ls(m.mnt()),
+        Vec::<String>::new(),
+        "a fresh mount lists no registry"
+    );
+    assert_eq!(ls(&m.path(&format!("{host}/small"))), ["1.0", "latest"]);
+    assert_eq!(ls(m.mnt()), [host.as_str()], "the registry once used");
+
+    // --background returns once the mount is live (Mount checks), and unmount() checks
+    // that the detached process ends.
+    let given = Mount::background(&["--tls-verify=false", "--registry", &host]);
+    assert_eq!(
+        ls(given.mnt()),
+        [host.as_str()],
+        "the registry given with --registry"
+    );
+    // A registry directory lists the catalog.
+    let repos = ls(&given.path(&host));
+    for r in [
+        "docker",
+        "dockerlist",
+        "manytags",
+        "multiarch",
+        "multilayer",
+        "small",
+    ] {
+        assert!(repos.iter().any(|x| x == r), "{r} missing from {repos:?}");
+    }
+    let tags = ls(&given.path(&format!("{host}/manytags")));
+    assert_eq!(tags.len(), crate::harness::fixtures::MANY_TAGS, "{tags:?}");
+    given.unmount();
+    m.unmount();
+}
+
+/// Checks the files of an image directory `dir` against `image`.
+#[track_caller]
+fn check_image_dir(dir: &Path, image: &Image, repo: &str) {
+    let what = dir.display().to_string();
+    assert_eq!(ls(dir), IMAGE_FILES, "{what}");
+    let manifest = dir.join("manifest.json");
+    assert_eq!(sha256sum(&manifest), image.digest, "{what}/manifest.json");
+    assert_eq!(stat_size(&manifest), image.manifest.len() as u64);
+    assert_eq!(std::fs::read(&manifest).unwrap(), image.manifest);
+
+    let config = dir.join("config.json");
+    assert_eq!(
+        sha256sum(&config),
+        image.config.digest,
+        "{what}/config.json"
+    );
+    assert_eq!(stat_size(&config), image.config.size);
+    assert_eq!(jq(".architecture", &config), image.platform.architecture);
+    assert_eq!(jq(".os", &config), "linux");
+    assert_eq!(
+        jq(".variant // \"\"", &config),
+        image.platform.variant.clone().unwrap_or_default()
+    );
+
+    let inspect = dir.join("inspect.json");
+    assert_eq!(jq(".Digest", &inspect), image.digest, "{what}/inspect.json");
+    assert_eq!(jq(".Architecture", &inspect), image.platform.architecture);
+    assert_eq!(jq(".Os", &inspect), "linux");
+    assert_eq!(
+        jq(".Labels[\"com.example.scry.fixture\"]", &inspect),
+        repo,
+        "{what}/inspect.json"
+    );
+    assert_eq!(
+        jq(".Layers | join(\",\")", &inspect),
+        image.layer_digests().join(",")
+    );
+
+    let index = dir.join("index.json");
+    assert_eq!(jq(".manifests | length", &index), "1");
+    assert_eq!(jq(".manifests[0].digest", &index), image.digest);
+    assert_eq!(
+        jq(".manifests[0].size", &index),
+        image.manifest.len().to_string()
+    );
+    assert_eq!(jq(".imageLayoutVersion", &dir.join("oci-layout")), "1.0.0");
+
+    // blobs/sha256: the manifest and its blobs, each file named by its content.
+    let mut want: Vec<(String, u64)> = vec![(image.digest.clone(), image.manifest.len() as u64)];
+    want.extend(image.blobs().iter().map(|b| (b.digest.clone(), b.size)));
+    let names = ls(&dir.join("blobs/sha256"));
+    assert_eq!(
+        names,
+        sorted(want.iter().map(|(d, _)| hex_of(d).to_string())),
+        "{what}/blobs/sha256"
+    );
+    for (digest, size) in &want {
+        let blob = dir.join("blobs/sha256").join(hex_of(digest));
+        assert_eq!(sha256sum(&blob), *digest, "{}", blob.display());
+        assert_eq!(stat_size(&blob), *size, "{}", blob.display());
+    }
+
+    // layers/N.tar.gz → ../blobs/sha256/HEX, and the link resolves.
+    let layer_names: Vec<String> = (0..image.layers.len())
+        .map(|i| format!("{i}.tar.gz"))
+        .collect();
+    assert_eq!(ls(&dir.join("layers")), layer_names, "{what}/layers");
+    for (i, l) in image.layers.iter().enumerate() {
+        let link = dir.join(format!("layers/{i}.tar.gz"));
+        let target = std::fs::read_link(&link).unwrap();
+        assert_eq!(
+            target.to_string_lossy(),
+            format!("../blobs/sha256/{}", hex_of(&l.blob.digest))
+        );
+        assert_eq!(sha256sum(&link), l.blob.digest, "{}", link.display());
+        let out = tool_on("stat", &["-L", "-c", "%s"], &[&link]);
+        out.assert_success();
+        assert_eq!(out.stdout.trim(), l.blob.size.to_string());
+    }
+}
+
+#[test]
+fn tag_directories_show_the_image_files() {
+    let (reg, fx) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    for f in [&fx.small, &fx.multilayer, &fx.docker] {
+        let repo_dir = m.path(&format!("{host}/{}", f.repo));
+        assert_eq!(ls(&repo_dir), sorted(f.tags.clone()), "tags of {}", f.repo);
+        check_image_dir(&repo_dir.join("latest"), &f.image, &f.repo);
+    }
+    // The other name forms show the same image: REPO:TAG, REPO@DIGEST, REPO/sha256:HEX.
+    let small = &fx.small;
+    for rel in [
+        format!("{host}/small:1.0"),
+        format!("{host}/small@{}", small.digest),
+        format!("{host}/small/{}", small.digest),
+        format!("{host}/small/1.0"),
+    ] {
+        check_image_dir(&m.path(&rel), &small.image, "small");
+    }
+    m.unmount();
+}
+
+/// The files of an index directory and of each platform directory.
+#[track_caller]
+fn check_index_dir(dir: &Path, index: &Index, repo: &str, platforms: &[&str]) {
+    let what = dir.display().to_string();
+    let mut want: Vec<String> = [
+        "blobs",
+        "copy-to",
+        "index.json",
+        "inspect.json",
+        "manifest.json",
+        "oci-layout",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.extend(platforms.iter().map(|s| s.to_string()));
+    assert_eq!(ls(dir), sorted(want), "{what}");
+    assert_eq!(
+        sha256sum(&dir.join("manifest.json")),
+        index.digest,
+        "{what}"
+    );
+    assert_eq!(
+        jq(".manifests[0].digest", &dir.join("index.json")),
+        index.digest
+    );
+
+    // blobs/: the index, every child manifest and every blob they name.
+    let mut blobs = BTreeSet::from([hex_of(&index.digest).to_string()]);
+    for c in &index.children {
+        blobs.insert(hex_of(&c.digest).to_string());
+        blobs.extend(c.blobs().iter().map(|b| hex_of(&b.digest).to_string()));
+    }
+    assert_eq!(
+        ls(&dir.join("blobs/sha256")),
+        blobs.iter().cloned().collect::<Vec<_>>(),
+        "{what}/blobs/sha256"
+    );
+    for hex in &blobs {
+        let blob = dir.join("blobs/sha256").join(hex);
+        assert_eq!(sha256sum(&blob), format!("sha256:{hex}"));
+    }
+
+    assert_eq!(platforms.len(), index.children.len());
+    for (name, child) in platforms.iter().zip(&index.children) {
+        let mut expected = format!("linux-{}", child.platform.architecture);
+        if let Some(v) = &child.platform.variant {
+            expected = format!("{expected}-{v}");
+        }
+        assert_eq!(*name, expected);
+        check_image_dir(&dir.join(name), child, repo);
+    }
+}
+
+#[test]
+fn index_directories_have_one_directory_per_platform() {
+    let (reg, fx) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    check_index_dir(
+        &m.path(&format!("{host}/multiarch/latest")),
+        &fx.multiarch,
+        "multiarch",
+        &["linux-amd64", "linux-arm64-v8", "linux-arm-v7"],
+    );
+    check_index_dir(
+        &m.path(&format!("{host}/dockerlist/latest")),
+        &fx.dockerlist,
+        "dockerlist",
+        &["linux-amd64", "linux-arm64-v8"],
+    );
+    m.unmount();
+}
+
+/// `inspect.json` agrees with `skopeo inspect` of the same image (tags aside: the
+/// mount does not list them there).
+#[test]
+fn inspect_json_agrees_with_skopeo_inspect() {
+    let (reg, _) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    for repo in ["small", "docker", "multiarch"] {
+        let out = run(skopeo().args([
+            "inspect",
+            "--tls-verify=false",
+            "--override-arch",
+            "amd64",
+            &reg.docker_ref(&format!("{repo}:latest")),
+        ]));
+        out.assert_success();
+        let want = out.json();
+        let file = m.path(&format!("{host}/{repo}/latest/inspect.json"));
+        let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
+        for field in [
+            "Name",
+            "Digest",
+            "Created",
+            "Labels",
+            "Architecture",
+            "Os",
+            "Layers",
+            "Env",
+        ] {
+            assert_eq!(got[field], want[field], "{repo}: inspect.json {field}");
+        }
+    }
+    m.unmount();
+}
+
+/// A tag that moves shows its new image once `--tag-ttl` has passed, and a new tag
+/// appears in the listing; files of the old image stay readable under its digest.
+#[test]
+fn a_moved_tag_shows_the_new_image_after_the_tag_ttl() {
+    let (_, fx) = shared_registry();
+    let reg = crate::harness::Registry::plain();
+    let client = reg.client();
+    fx.small
+        .image
+        .push(&client, "moving", &["latest".to_string()]);
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false", "--tag-ttl", "1s"]);
+    let repo = m.path(&format!("{host}/moving"));
+    let manifest = repo.join("latest/manifest.json");
+    assert_eq!(sha256sum(&manifest), fx.small.digest);
+    assert_eq!(ls(&repo), ["latest"]);
+
+    fx.docker.image.push(
+        &client,
+        "moving",
+        &["latest".to_string(), "new".to_string()],
+    );
+    super::wait_until(
+        std::time::Duration::from_secs(20),
+        "the moved tag to show the new manifest",
+        || sha256sum(&manifest) == fx.docker.digest,
+    );
+    assert_eq!(
+        jq(
+            ".Labels[\"com.example.scry.fixture\"]",
+            &repo.join("latest/inspect.json")
+        ),
+        "docker"
+    );
+    super::wait_until(
+        std::time::Duration::from_secs(20),
+        "the new tag to be listed",
+        || ls(&repo) == ["latest", "new"],
+    );
+    assert_eq!(
+        sha256sum(&m.path(&format!("{host}/moving@{}/manifest.json", fx.small.digest))),
+        fx.small.digest
+    );
+    m.unmount();
+}
+
+/// `MNT/.scry/stats.json` is JSON with the filesystem's and the cache's counters.
+#[test]
+fn stats_json_is_readable() {
+    let (reg, fx) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let blob = m.path(&format!(
+        "{}/small/latest/blobs/sha256/{}",
+        reg.url(),
+        hex_of(&fx.small.layers[0].blob.digest)
+    ));
+    assert_eq!(sha256sum(&blob), fx.small.layers[0].blob.digest);
+    let stats = m.path(".scry/stats.json");
+    let fetched: u64 = jq(".backend.bytes_fetched", &stats)
+        .parse()
+        .expect("a number");
+    assert!(
+        fetched >= fx.small.layers[0].blob.size,
+        "stats.json counts {fetched} bytes fetched after reading a {}-byte layer",
+        fx.small.layers[0].blob.size
+    );
+    assert!(jq(".fs.inodes_live", &stats).parse::<u64>().unwrap() > 0);
+    m.unmount();
+}

@@ -1,0 +1,189 @@
+//! What failures look like to tools: unknown names are ENOENT, refused credentials
+//! EACCES, a registry that stops or stalls EIO within `--timeout` — and the mount stays
+//! usable afterwards.
+
+use std::time::{Duration, Instant};
+
+use super::fakereg::{FakeRegistry, Mode, RawImage};
+use super::{hex_of, ls, sha256sum, tool, tool_on, Mount};
+use crate::harness::{shared_registry, Registry, Tls};
+
+/// Asserts that `out` failed and its stderr names `errno_text`.
+#[track_caller]
+fn assert_fails_with(out: &crate::harness::CmdOutput, errno_text: &str) {
+    assert!(
+        !out.success() && out.stderr.contains(errno_text),
+        "expected a failure with {errno_text:?}: {out}"
+    );
+}
+
+#[test]
+fn unknown_names_are_enoent() {
+    let (reg, fx) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    for rel in [
+        format!("{host}/small/nope"),
+        format!("{host}/small:nope"),
+        format!("{host}/no-such-repo"),
+        format!("{host}/small@{zeros}"),
+        format!("{host}/small/latest/blobs/sha256/{}", hex_of(&zeros)),
+        format!("{host}/small/latest/layers/7.tar.gz"),
+        format!("{host}/small/latest/linux-amd64"),
+    ] {
+        let out = tool_on("ls", &[], &[&m.path(&rel)]);
+        assert_fails_with(&out, "No such file or directory");
+        assert_eq!(out.code, Some(2), "ls exit code: {out}");
+    }
+    let out = tool_on(
+        "cat",
+        &[],
+        &[&m.path(&format!("{host}/small/nope/manifest.json"))],
+    );
+    assert_fails_with(&out, "No such file or directory");
+    // The misses did not disturb what exists.
+    assert_eq!(
+        sha256sum(&m.path(&format!("{host}/small/latest/manifest.json"))),
+        fx.small.digest
+    );
+    m.unmount();
+}
+
+#[test]
+fn refused_credentials_are_eacces() {
+    let reg = Registry::builder().tls(Tls::CaSigned).htpasswd().start();
+    let (_, fx) = shared_registry();
+    fx.small.push(&reg);
+    let host = reg.url();
+    let certs = reg.certs_dir().display().to_string();
+    let wrong = format!("{}:wrong-password", reg.username());
+
+    let m = Mount::start(&["--cert-dir", &certs, "--creds", &wrong]);
+    let out = tool_on("ls", &[], &[&m.path(&format!("{host}/small"))]);
+    assert_fails_with(&out, "Permission denied");
+    let out = tool_on(
+        "cat",
+        &[],
+        &[&m.path(&format!("{host}/small/latest/manifest.json"))],
+    );
+    assert_fails_with(&out, "Permission denied");
+    m.unmount();
+
+    // The same mount with the right password works: the refusal was the password's.
+    let m = Mount::start(&["--cert-dir", &certs, "--creds", &reg.creds()]);
+    assert_eq!(ls(&m.path(&format!("{host}/small"))), ["1.0", "latest"]);
+    assert_eq!(
+        sha256sum(&m.path(&format!("{host}/small/latest/manifest.json"))),
+        fx.small.digest
+    );
+    m.unmount();
+}
+
+/// `dd` of one 4 KiB block at `block` of `path`.
+fn dd(path: &std::path::Path, block: u64) -> crate::harness::CmdOutput {
+    tool(
+        "dd",
+        &[
+            &format!("if={}", path.display()),
+            "of=/dev/null",
+            "bs=4096",
+            &format!("skip={block}"),
+            "count=1",
+            "status=none",
+        ],
+    )
+}
+
+#[test]
+fn a_registry_stopped_mid_read_gives_eio_and_the_mount_stays_usable() {
+    let reg = Registry::plain();
+    let image = RawImage::new(&[24 << 20]);
+    image.push(&reg.client(), "big", "latest");
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false", "--timeout", "3s"]);
+    let tag = m.path(&format!("{host}/big/latest"));
+    let blob = tag
+        .join("blobs/sha256")
+        .join(hex_of(&image.layer_digests[0]));
+    dd(&blob, 0).assert_success();
+
+    reg.stop();
+    // Far from what was read: not cached.
+    let start = Instant::now();
+    let out = dd(&blob, (20 << 20) / 4096);
+    assert_fails_with(&out, "Input/output error");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "EIO took {took:?} with --timeout 3s"
+    );
+    // The mount still answers: the root, and what it already knows.
+    assert_eq!(ls(m.mnt()), [host.as_str()]);
+    assert_eq!(sha256sum(&tag.join("manifest.json")), image.manifest_digest);
+    dd(&blob, 0).assert_success();
+    m.unmount();
+}
+
+#[test]
+fn a_stalled_registry_gives_eio_within_the_timeout_then_recovers() {
+    let fake = FakeRegistry::start(&[8 << 20]);
+    let m = Mount::start(&["--tls-verify=false", "--timeout", "3s"]);
+    let blob = m.path(&format!(
+        "{}/big/latest/blobs/sha256/{}",
+        fake.host(),
+        hex_of(&fake.layer_digests[0])
+    ));
+    // Metadata first, while the registry answers.
+    assert_eq!(super::stat_size(&blob), 8 << 20);
+
+    fake.set_mode(Mode::StallFrom(0));
+    let start = Instant::now();
+    let out = dd(&blob, 100);
+    assert_fails_with(&out, "Input/output error");
+    let took = start.elapsed();
+    assert!(
+        fake.stalled() > 0,
+        "no request stalled: {:?}",
+        fake.blob_hits()
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "EIO took {took:?} with --timeout 3s"
+    );
+    assert_eq!(ls(m.mnt()), [fake.host()]);
+
+    fake.set_mode(Mode::Serve);
+    assert_eq!(sha256sum(&blob), fake.layer_digests[0], "after the stall");
+    m.unmount();
+}
+
+/// The mount is read-only outside `copy-to/`.
+#[test]
+fn changes_outside_copy_to_are_refused() {
+    let (reg, _) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let tag = m.path(&format!("{}/small/latest", reg.url()));
+    ls(&tag);
+    for (program, args) in [
+        ("touch", vec![tag.join("new-file")]),
+        ("rm", vec![tag.join("manifest.json")]),
+        ("mkdir", vec![tag.join("dir")]),
+        ("mv", vec![tag.join("config.json"), tag.join("c.json")]),
+    ] {
+        let paths: Vec<&std::path::Path> = args.iter().map(|p| p.as_path()).collect();
+        let out = tool_on(program, &[], &paths);
+        assert_fails_with(&out, "Read-only file system");
+    }
+    let out = crate::harness::run(
+        std::process::Command::new("bash")
+            .args(["-c", "echo x >> \"$1\"", "bash"])
+            .arg(tag.join("manifest.json")),
+    );
+    assert!(
+        !out.success(),
+        "appending to manifest.json succeeded: {out}"
+    );
+    assert_eq!(ls(&tag).len(), 8, "the refusals changed the directory");
+    m.unmount();
+}
