@@ -531,8 +531,9 @@ impl Fs {
     /// Writes request text into a job. A write that ends a line starts the copy and
     /// waits for it, so the writer learns of a failure from the write itself — shells
     /// ignore errors of `close()`, and `echo DEST > copy-to/job && …` must fail when the
-    /// copy fails. Requests are written in one piece, as `echo` and `printf` do; text
-    /// without a final newline starts at close instead.
+    /// copy fails. The request is therefore one line, `DEST [FLAGS…]` (shells write a
+    /// multi-line text one line per write); more lines work only when written in one
+    /// piece. Text without a final newline starts at close instead.
     pub async fn write(&self, _ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let job = match self.handles().get(&fh) {
             Some(Handle::Job { job, writer: true }) => job.clone(),

@@ -205,12 +205,10 @@ impl Job {
             return st.done.clone();
         }
         let text = String::from_utf8_lossy(&st.text).into_owned();
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        let destination = lines.next()?.to_string();
-        let options: Vec<String> = lines
-            .flat_map(str::split_whitespace)
-            .map(str::to_string)
-            .collect();
+        // `DEST [FLAGS…]` on the first line, more flags on following lines.
+        let mut words = text.split_whitespace().map(str::to_string);
+        let destination = words.next()?;
+        let options: Vec<String> = words.collect();
         let progress = Arc::new(CopyProgress::default());
         let (tx, rx) = watch::channel(None);
         st.phase = Phase::Running;
