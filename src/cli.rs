@@ -85,6 +85,7 @@ struct NotYet {
 /// Parses the process's arguments, runs the command and returns the exit code
 /// (0 ok, 1 error, 2 image not found). Errors are printed to stderr.
 pub fn main() -> i32 {
+    crate::sysroots::prefer_lazy_system_roots();
     let cli = Cli::parse();
     let level = if cli.global.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG")

@@ -120,6 +120,7 @@ pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path
         .open(log)
         .map_err(|e| Error::Io(e).context(format!("opening the log {}", log.display())))?;
     let mut cmd = std::process::Command::new(exe);
+    crate::sysroots::restore_for_child(&mut cmd);
     cmd.args(args)
         .env(READY_ENV, &ready)
         .stdin(std::process::Stdio::null())

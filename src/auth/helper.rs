@@ -65,7 +65,9 @@ pub(crate) fn get(env: &AuthEnv, name: &str, server: &str) -> Result<Option<Auth
             "getting credentials for {server} from {program}: {why}"
         ))
     };
-    let mut child = Command::new(&exe)
+    let mut cmd = Command::new(&exe);
+    crate::sysroots::restore_for_child(&mut cmd);
+    let mut child = cmd
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
