@@ -4,7 +4,10 @@
 //! Invariants, across crashes and across processes sharing the directory:
 //! - A chunk's map byte is set to 1 only after the chunk's data was written whole and
 //!   `fdatasync`ed. A set byte therefore always means "these bytes were fetched for this
-//!   blob"; a byte that was lost (torn write, crash) only costs a refetch.
+//!   blob"; a byte that was lost (torn write, crash) only costs a refetch. To keep the
+//!   `fdatasync` off the read path, map bytes are written in batches
+//!   ([`PERSIST_EVERY`] chunks, and when the pair is dropped); until then a written chunk
+//!   is served by this process alone (from the page cache, which holds what was written).
 //! - The map is reset (truncated, synced, rewritten with zeros, synced) before the data
 //!   file is reused at another length, and a data file is only ever created while the
 //!   map is reset, so set bytes never describe a different data file.
@@ -59,7 +62,12 @@ pub(crate) struct Partial {
     size: u64,
     chunk_size: u64,
     present: Vec<AtomicBool>,
+    /// Chunks written but whose map bytes are not yet on disk.
+    pending: std::sync::Mutex<Vec<u64>>,
 }
+
+/// Written chunks whose map bytes are persisted together (one `fdatasync` for all).
+pub(crate) const PERSIST_EVERY: usize = 8;
 
 fn chunk_count(size: u64, chunk_size: u64) -> u64 {
     size.div_ceil(chunk_size)
@@ -174,6 +182,7 @@ impl Partial {
                 size,
                 chunk_size,
                 present: map.iter().map(|&b| AtomicBool::new(b == 1)).collect(),
+                pending: std::sync::Mutex::new(Vec::new()),
             }));
         }
         Err(io::Error::other(format!(
@@ -257,10 +266,40 @@ impl Partial {
             return Ok(Stored::AlreadyPresent);
         }
         self.data.write_all_at(bytes, r.start)?;
-        self.data.sync_data()?;
-        self.chunks.file().write_all_at(&[1], HEADER_LEN + c)?;
         self.present[c as usize].store(true, Ordering::Release);
+        let batch = {
+            let mut pending = self.pending.lock().unwrap();
+            pending.push(c);
+            if pending.len() >= PERSIST_EVERY {
+                std::mem::take(&mut *pending)
+            } else {
+                Vec::new()
+            }
+        };
+        self.persist(&batch)?;
         Ok(Stored::Written)
+    }
+
+    /// Makes `chunks` durable: their data first, then their map bytes.
+    fn persist(&self, chunks: &[u64]) -> io::Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let _shared = self.chunks.shared()?;
+        if !self.linked()? {
+            return Ok(());
+        }
+        self.data.sync_data()?;
+        for &c in chunks {
+            self.chunks.file().write_all_at(&[1], HEADER_LEN + c)?;
+        }
+        Ok(())
+    }
+
+    /// Persists every chunk still pending.
+    pub(crate) fn persist_pending(&self) -> io::Result<()> {
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap());
+        self.persist(&batch)
     }
 
     /// Reads stored bytes; callers check the chunks are present first.
@@ -320,6 +359,13 @@ impl Partial {
         sync_dir(&layout.blobs_dir())?;
         sync_dir(&partial_dir)?;
         Ok(Finish::Promoted(self.data.try_clone()?))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // Best effort: a chunk whose map byte is lost is only fetched again.
+        let _ = self.persist_pending();
     }
 }
 
