@@ -12,6 +12,7 @@
 mod compress;
 mod convert;
 mod progress;
+mod schema1;
 mod single;
 
 use std::collections::HashSet;
@@ -224,6 +225,13 @@ async fn copy_inner(
             keep
         }
     };
+    if opts.wanted_format()? == Some(ManifestFormat::DockerV2S1)
+        && !matches!(opts.multi_arch, MultiArch::System)
+    {
+        return Err(Error::Unsupported(
+            "Docker schema 1 has no manifest lists: copy one image (without --all / --multi-arch) with --format v2s1".into(),
+        ));
+    }
     if !dest.supports_index() {
         return Err(Error::Unsupported(format!(
             "{} cannot store a manifest list; copy one image (without --all / --multi-arch)",

@@ -28,7 +28,7 @@ pub use digest::{
     validate_digest,
 };
 pub use formats::{Descriptor, ImageIndex, ImageManifest, Platform};
-pub use gojson::{sanitize_input, to_go_json_compact, to_go_json_indent};
+pub use gojson::{sanitize_input, to_go_json_compact, to_go_json_indent, to_go_json_indent_with};
 pub use gotime::GoTime;
 pub use inspect::{build_inspect, InspectLayer, InspectOutput};
 pub use media_types::MANIFEST_ACCEPT;

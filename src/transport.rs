@@ -122,6 +122,11 @@ pub trait ImageDestination: Send + Sync {
         Vec::new()
     }
 
+    /// The repository and tag a Docker schema 1 manifest written here names.
+    fn repository_and_tag(&self) -> Option<(String, String)> {
+        None
+    }
+
     /// Whether indexes / manifest lists can be stored.
     fn supports_index(&self) -> bool {
         true

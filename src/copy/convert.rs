@@ -176,9 +176,10 @@ pub fn write_manifest(
             m.insert("layers".into(), Value::Array(ls));
         }
         ManifestFormat::DockerV2S1 => {
-            return Err(Error::Unsupported(
-                "writing Docker schema 1 manifests (--format v2s1) is not implemented yet".into(),
-            ))
+            // Schema 1 needs the config and a signature: `copy::schema1` writes it.
+            return Err(Error::other(
+                "internal: schema 1 manifests are written by the schema 1 writer",
+            ));
         }
     }
     serde_json::to_vec(&Value::Object(m))

@@ -79,8 +79,10 @@ impl Engine<'_> {
             Error::invalid(format!("manifest of {} has no config", self.src.describe()))
         })?;
         let layers = m.layers();
-        let plans: Vec<Option<Plan>> =
-            layers.iter().map(|l| self.plan(l)).collect::<Result<_>>()?;
+        let plans: Vec<Option<Plan>> = layers
+            .iter()
+            .map(|l| self.plan(l, format))
+            .collect::<Result<_>>()?;
         let format_changes = source_format != Some(format);
         let recompresses = plans.iter().any(|p| matches!(p, Some(p) if p.from != p.to));
         if self.opts.preserve_digests && (format_changes || recompresses) {
@@ -96,7 +98,15 @@ impl Engine<'_> {
         }
         let _ = instance;
 
-        let mut new_config = self.copy_blob(&config, Plan::OPAQUE, "config").await?;
+        // Schema 1 has no config blob: the config goes into the manifest.
+        let (mut new_config, config_bytes) = if format == ManifestFormat::DockerV2S1 {
+            let bytes = crate::inspect::read_config(self.src, &m)
+                .await?
+                .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
+            (config.clone(), Some(bytes))
+        } else {
+            (self.copy_blob(&config, Plan::OPAQUE, "config").await?, None)
+        };
         new_config.media_type = format.config_type().to_string();
         let jobs = layers
             .iter()
@@ -123,6 +133,9 @@ impl Engine<'_> {
             .try_collect()
             .await?;
 
+        if let Some(config_bytes) = config_bytes {
+            return self.finish_schema1(&config_bytes, &new_layers).await;
+        }
         let same = !format_changes
             && new_config.digest == config.digest
             && new_layers.len() == layers.len()
@@ -142,6 +155,38 @@ impl Engine<'_> {
             digest: manifest::sha256_digest(&out),
             bytes: out,
             media_type: format.manifest_type().to_string(),
+            changed: true,
+        })
+    }
+
+    /// Writes the schema 1 manifest of copied layers (and the empty layer it may use).
+    async fn finish_schema1(&self, config: &[u8], layers: &[BlobRef]) -> Result<Written> {
+        let (name, tag) = self.dest.repository_and_tag().unwrap_or_default();
+        let (bytes, uses_empty) = super::schema1::write(&super::schema1::Schema1Input {
+            name: &name,
+            tag: &tag,
+            config,
+            layers,
+        })?;
+        if uses_empty {
+            let info = BlobInfo {
+                digest: super::schema1::EMPTY_LAYER_DIGEST.to_string(),
+                size: super::schema1::EMPTY_LAYER.len() as i64,
+                media_type: mt::DOCKER_LAYER_GZIP.to_string(),
+                annotations: None,
+                urls: None,
+                empty_layer: true,
+            };
+            if self.dest.try_reuse_blob(&info, None).await?.is_none() {
+                let stream: crate::transport::BlobStream =
+                    Box::pin(std::io::Cursor::new(super::schema1::EMPTY_LAYER));
+                self.dest.put_blob(stream, &info).await?;
+            }
+        }
+        Ok(Written {
+            digest: manifest::manifest_digest(&bytes)?,
+            bytes,
+            media_type: mt::DOCKER_V2S1_SIGNED.to_string(),
             changed: true,
         })
     }
@@ -175,7 +220,7 @@ impl Engine<'_> {
     }
 
     /// Decides a layer's compression; `None` for a layer that is not copied.
-    fn plan(&self, l: &BlobRef) -> Result<Option<Plan>> {
+    fn plan(&self, l: &BlobRef, format: ManifestFormat) -> Result<Option<Plan>> {
         let nondist = mt::is_non_distributable_layer(&l.media_type);
         if nondist && l.urls.as_ref().is_some_and(|u| !u.is_empty()) {
             return Ok(None);
@@ -190,6 +235,12 @@ impl Engine<'_> {
             (Some(CompressionFormat::Zstd), _) => Compression::Zstd,
             (None, LayerCompression::Compress) if from == Compression::None => Compression::Gzip,
             _ => from,
+        };
+        // Schema 1 layers are gzip.
+        let to = if format == ManifestFormat::DockerV2S1 {
+            Compression::Gzip
+        } else {
+            to
         };
         Ok(Some(Plan {
             from,

@@ -26,6 +26,11 @@ pub fn to_go_json_indent(value: &impl Serialize) -> String {
     write_with(value, GoFormatter(PrettyFormatter::with_indent(b"    ")))
 }
 
+/// Like [`to_go_json_indent`] with another indent (schema 1 manifests use three spaces).
+pub fn to_go_json_indent_with(value: &impl Serialize, indent: &[u8]) -> String {
+    write_with(value, GoFormatter(PrettyFormatter::with_indent(indent)))
+}
+
 /// Serializes `value` exactly as Go's `json.Marshal(v)` would.
 pub fn to_go_json_compact(value: &impl Serialize) -> String {
     write_with(value, GoFormatter(CompactFormatter))

@@ -19,6 +19,9 @@ pub struct RegistryError {
     pub code: String,
     #[serde(default)]
     pub message: String,
+    /// Free-form; shown when it is a string (e.g. "manifest schema v1 unsupported").
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// Passes a success through; maps anything else to an error about `what`.
@@ -33,7 +36,22 @@ pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Respo
     } else {
         text
     };
-    let msg = format!("reading {what}: {detail}");
+    // `what` names a thing ("manifest 1 in …") or an action ("writing manifest …").
+    let action = [
+        "writing",
+        "uploading",
+        "starting",
+        "finishing",
+        "deleting",
+        "logging",
+    ]
+    .iter()
+    .any(|verb| what.starts_with(verb));
+    let msg = if action {
+        format!("{what}: {detail}")
+    } else {
+        format!("reading {what}: {detail}")
+    };
     Err(match status {
         StatusCode::NOT_FOUND => Error::NotFound(msg),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(msg),
@@ -55,15 +73,10 @@ pub async fn error_text(resp: reqwest::Response) -> String {
             .errors
             .iter()
             .map(|e| {
-                let code = e.code.to_lowercase().replace('_', " ");
-                if e.message.is_empty() || e.message.eq_ignore_ascii_case(&code) {
-                    if e.message.is_empty() {
-                        code
-                    } else {
-                        e.message.clone()
-                    }
-                } else {
-                    format!("{code}: {}", e.message)
+                let text = error_code_text(e);
+                match e.detail.as_ref().and_then(|d| d.as_str()) {
+                    Some(d) if !d.is_empty() && !text.contains(d) => format!("{text}: {d}"),
+                    _ => text,
                 }
             })
             .collect();
@@ -77,6 +90,18 @@ pub async fn error_text(resp: reqwest::Response) -> String {
         String::new()
     } else {
         s.to_string()
+    }
+}
+
+/// `code: message` of one registry error (said once when both say the same).
+fn error_code_text(e: &RegistryError) -> String {
+    let code = e.code.to_lowercase().replace('_', " ");
+    if e.message.is_empty() {
+        code
+    } else if e.message.eq_ignore_ascii_case(&code) {
+        e.message.clone()
+    } else {
+        format!("{code}: {}", e.message)
     }
 }
 

@@ -333,6 +333,13 @@ impl ImageDestination for DockerDestination {
         LayerCompression::Compress
     }
 
+    fn repository_and_tag(&self) -> Option<(String, String)> {
+        Some((
+            self.reference.repository().to_string(),
+            self.reference.tag().unwrap_or("latest").to_string(),
+        ))
+    }
+
     async fn try_reuse_blob(
         &self,
         info: &BlobInfo,
@@ -407,14 +414,21 @@ impl ImageDestination for DockerDestination {
             Some(d) => d.to_string(),
             None => self.reference.manifest_reference(),
         };
-        self.client
+        let put = self
+            .client
             .put_manifest(
                 self.repo(),
                 &reference,
                 media_type,
                 Bytes::copy_from_slice(bytes),
             )
-            .await
+            .await;
+        match put {
+            Err(e) if crate::manifest::media_types::is_schema1(media_type) => Err(e.context(
+                "the registry refused a Docker schema 1 manifest (many registries no longer accept them; use --format v2s2 or oci)",
+            )),
+            other => other,
+        }
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

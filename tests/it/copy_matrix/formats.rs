@@ -286,3 +286,83 @@ fn docker_list_copied_whole_into_oci_layouts_becomes_an_oci_index() {
     let entry = &super::oci_index(&layout)["manifests"][0];
     assert_eq!(entry["mediaType"], OCI_INDEX, "index.json entry: {entry}");
 }
+
+/// `--format v2s1` writes a signed Docker schema 1 manifest that skopeo reads, with the
+/// same digest both tools compute; lists and registries that refuse schema 1 fail clearly.
+#[test]
+fn schema1_output_is_read_by_skopeo() {
+    use crate::harness::{run, scry, skopeo, Registry};
+    let (reg, fx) = shared_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v1");
+    let copied = run(scry().args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--format",
+        "v2s1",
+        &reg.docker_ref("multilayer:latest"),
+        &format!("dir:{}", out.display()),
+    ]));
+    copied.assert_success();
+    let manifest_path = out.join("manifest.json");
+    let m: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(m["schemaVersion"], 1);
+    assert!(
+        m["signatures"].as_array().is_some_and(|s| s.len() == 1),
+        "{m}"
+    );
+    // skopeo reads it and finds every layer, and both tools agree on its digest.
+    let inspected = run(skopeo().args(["inspect", &format!("dir:{}", out.display())]));
+    inspected.assert_success();
+    let layers: Vec<String> = serde_json::from_str::<Value>(&inspected.stdout).unwrap()["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for l in &fx.multilayer.image.layers {
+        assert!(
+            layers.contains(&l.blob.digest),
+            "{layers:?} lacks {}",
+            l.blob.digest
+        );
+    }
+    let path = manifest_path.to_str().unwrap();
+    let ours = run(scry().args(["manifest-digest", path]));
+    let theirs = run(skopeo().args(["manifest-digest", path]));
+    assert_eq!(ours.assert_success().stdout, theirs.assert_success().stdout);
+    run(skopeo().args([
+        "copy",
+        &format!("dir:{}", out.display()),
+        &format!("dir:{}", dir.path().join("onward").display()),
+    ]))
+    .assert_success();
+
+    // No lists in schema 1.
+    let all = run(scry().args([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--format",
+        "v2s1",
+        &reg.docker_ref("multiarch:latest"),
+        &format!("dir:{}", dir.path().join("list").display()),
+    ]));
+    all.assert_code(1);
+    assert!(all.stderr.contains("schema 1"), "{}", all.stderr);
+    // This registry refuses schema 1 manifests: the error says so.
+    let dst = Registry::plain();
+    let pushed = run(scry().args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s1",
+        &reg.docker_ref("small:latest"),
+        &dst.docker_ref("v1/small:1"),
+    ]));
+    pushed.assert_code(1);
+    assert!(pushed.stderr.contains("schema 1"), "{}", pushed.stderr);
+}
