@@ -41,15 +41,39 @@ impl FuseAdapter {
         Fut: Future<Output = FsResult<T>> + Send + 'static,
         R: FnOnce(FsResult<T>) + Send + 'static,
     {
+        self.run(what, Some(self.deadline), op, reply)
+    }
+
+    /// Like [`FuseAdapter::spawn`] without a deadline: for copy-to writes and closes,
+    /// which run whole copies.
+    fn spawn_unbounded<T, F, Fut, R>(&self, what: String, op: F, reply: R)
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
+        Fut: Future<Output = FsResult<T>> + Send + 'static,
+        R: FnOnce(FsResult<T>) + Send + 'static,
+    {
+        self.run(what, None, op, reply)
+    }
+
+    fn run<T, F, Fut, R>(&self, what: String, deadline: Option<Duration>, op: F, reply: R)
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
+        Fut: Future<Output = FsResult<T>> + Send + 'static,
+        R: FnOnce(FsResult<T>) + Send + 'static,
+    {
         let fs = self.fs.clone();
-        let deadline = self.deadline;
         self.rt.spawn(async move {
-            let result = match tokio::time::timeout(deadline, op(fs)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!("{what}: no answer within {deadline:?}; failing with EIO");
-                    Err(FsError::io(format!("{what}: timed out after {deadline:?}")))
-                }
+            let result = match deadline {
+                None => op(fs).await,
+                Some(d) => match tokio::time::timeout(d, op(fs)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("{what}: no answer within {d:?}; failing with EIO");
+                        Err(FsError::io(format!("{what}: timed out after {d:?}")))
+                    }
+                },
             };
             if let Err(e) = &result {
                 if e.errno() == libc::EIO {
@@ -292,19 +316,17 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        // Only copy-to jobs take writes, and a write may run a whole copy: no deadline.
+        // Only copy-to jobs take writes, and a write may run a whole copy.
         let data = data.to_vec();
         let offset = offset.max(0) as u64;
-        let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.write(ino, fh, offset, &data).await {
+        self.spawn_unbounded(
+            format!("write to {ino}"),
+            move |fs| async move { fs.write(ino, fh, offset, &data).await },
+            move |r| match r {
                 Ok(n) => reply.written(n),
-                Err(e) => {
-                    tracing::warn!("write to {ino}: {e}");
-                    reply.error(e.errno())
-                }
-            }
-        });
+                Err(e) => reply.error(e.errno()),
+            },
+        );
     }
 
     fn flush(
@@ -315,17 +337,15 @@ impl Filesystem for FuseAdapter {
         _lock_owner: u64,
         reply: ReplyEmpty,
     ) {
-        // A copy-to job runs its copy here; it may take long, so no deadline.
-        let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.flush(ino, fh).await {
+        // A copy-to job written without a final newline runs its copy here.
+        self.spawn_unbounded(
+            format!("flush {ino}"),
+            move |fs| async move { fs.flush(ino, fh).await },
+            move |r| match r {
                 Ok(()) => reply.ok(),
-                Err(e) => {
-                    tracing::warn!("flush {ino}: {e}");
-                    reply.error(e.errno())
-                }
-            }
-        });
+                Err(e) => reply.error(e.errno()),
+            },
+        );
     }
 
     fn release(
@@ -338,13 +358,14 @@ impl Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.release(ino, fh).await {
+        self.spawn_unbounded(
+            format!("release {ino}"),
+            move |fs| async move { fs.release(ino, fh).await },
+            move |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(e.errno()),
-            }
-        });
+            },
+        );
     }
 
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
