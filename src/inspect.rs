@@ -1,6 +1,6 @@
 //! Gathering what `inspect` reports about an image from any transport: manifest, the
 //! platform's instance, config and (for registries) tags, with few round trips — the
-//! config and the tag list are fetched concurrently.
+//! tag list is fetched while the manifest is.
 
 use std::future::Future;
 
@@ -52,7 +52,15 @@ pub async fn gather<F>(
 where
     F: Future<Output = Result<Vec<String>>>,
 {
-    let top = top_manifest(src).await?;
+    // The tag list needs nothing from the manifest: ask for both at once.
+    let tags_task = async {
+        match tags {
+            Some(f) => Some(f.await),
+            None => None,
+        }
+    };
+    let (top, tags) = tokio::join!(top_manifest(src), tags_task);
+    let top = top?;
     let parsed = Manifest::parse(&top.bytes, &top.media_type)?;
     let image = if parsed.is_index() {
         let digest = manifest::choose_instance(&parsed, platform)
@@ -67,13 +75,7 @@ where
         top.clone()
     };
     let manifest = Manifest::parse(&image.bytes, &image.media_type)?;
-    let (config, tags) = tokio::join!(read_config(src, &manifest), async {
-        match tags {
-            Some(f) => Some(f.await),
-            None => None,
-        }
-    });
-    let config = config?;
+    let config = read_config(src, &manifest).await?;
     let tags = match tags {
         None => None,
         Some(Ok(t)) => Some(t),

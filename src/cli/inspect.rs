@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::manifest;
 use crate::reference::ImageName;
-use crate::transport::{self, docker, SourceContext};
+use crate::registry::Client;
+use crate::transport::docker::DockerSource;
+use crate::transport::{self, ImageSource, SourceContext};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -44,16 +46,24 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
         shared_blob_dir: a.image.shared_blob_dir.clone(),
         tmpdir: global.tmpdir.clone(),
     };
-    let src = transport::open_source(&name, &ctx).await?;
+    // A registry image: one client for the image and its tag list (one connection pool,
+    // one token cache).
+    let (src, client): (Box<dyn ImageSource>, Option<Client>) = match &name {
+        ImageName::Docker(r) => {
+            let ds = DockerSource::new(r.clone(), &ctx.docker)?;
+            let client = ds.client().clone();
+            (Box::new(ds), Some(client))
+        }
+        _ => (transport::open_source(&name, &ctx).await?, None),
+    };
 
     if a.raw && !a.config {
         let top = inspect::top_manifest(src.as_ref()).await?;
         return write_stdout(&top.bytes);
     }
     // Tags are listed for registry images only, and not for --config.
-    let tag_lister = match &name {
-        ImageName::Docker(r) if !a.no_tags && !a.config => {
-            let client = docker::connect(r, &ctx.docker)?;
+    let tag_lister = match (&name, client) {
+        (ImageName::Docker(r), Some(client)) if !a.no_tags && !a.config => {
             let repo = r.repository().to_string();
             Some(async move { client.list_tags(&repo).await })
         }

@@ -228,6 +228,11 @@ impl DockerSource {
         })
     }
 
+    /// The client this source reads through.
+    pub fn client(&self) -> &Client {
+        &self.image.client
+    }
+
     /// A source reading through an existing client (sharing its connections and tokens).
     pub fn with_client(reference: DockerReference, client: Client) -> DockerSource {
         DockerSource {
