@@ -12,13 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, InspectOutput, Manifest, PlatformChoice};
 use crate::transport::ImageSource;
 
-/// A manifest with its digest and media type.
-#[derive(Clone, Debug)]
-pub struct RawManifest {
-    pub bytes: Bytes,
-    pub media_type: String,
-    pub digest: String,
-}
+pub use crate::transport::docker::RawManifest;
 
 /// Everything `inspect` may print.
 pub struct Inspected {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, Auth, AuthEnv, Credentials};
 use crate::error::{Error, Result};
-use crate::manifest::{self, Manifest, PlatformChoice};
+use crate::manifest::{self, Manifest};
 use crate::reference::DockerReference;
 use crate::registry::{self, Client, ClientConfig, Credential, UploadStart};
 use crate::transport::{
@@ -171,48 +171,6 @@ impl DockerImage {
             media_type,
             digest,
         })
-    }
-
-    /// For an index, the child manifest matching `platform`; otherwise `top` itself.
-    pub async fn resolve_platform(
-        &self,
-        top: &RawManifest,
-        platform: &PlatformChoice,
-    ) -> Result<RawManifest> {
-        let parsed = top.parse()?;
-        if !parsed.is_index() {
-            return Ok(top.clone());
-        }
-        let digest = manifest::choose_instance(&parsed, platform)?;
-        self.manifest(Some(&digest)).await
-    }
-
-    /// The config blob of a (non-index) manifest, verified against its digest.
-    pub async fn config(&self, m: &Manifest) -> Result<Option<Bytes>> {
-        let Some(cfg) = m.config() else {
-            return Ok(None);
-        };
-        let bytes = self
-            .client
-            .get_blob_bytes(
-                self.reference.repository(),
-                &cfg.digest,
-                registry::MAX_CONFIG_BYTES,
-            )
-            .await?;
-        let actual = manifest::sha256_digest(&bytes);
-        if actual != cfg.digest {
-            return Err(Error::DigestMismatch {
-                what: format!("config {} of {}", cfg.digest, self.what()),
-                expected: cfg.digest.clone(),
-                actual,
-            });
-        }
-        Ok(Some(bytes))
-    }
-
-    pub async fn tags(&self) -> Result<Vec<String>> {
-        self.client.list_tags(self.reference.repository()).await
     }
 }
 
