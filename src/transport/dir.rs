@@ -305,11 +305,7 @@ impl ImageDestination for DirDestination {
             return Ok(None);
         }
         let p = self.staging.join(digest_hex(&info.digest)?);
-        Ok(localfs::file_size(&p).await?.map(|size| {
-            let mut found = info.clone();
-            found.size = size as i64;
-            found
-        }))
+        localfs::present_blob(&p, info).await
     }
 
     async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {

@@ -151,6 +151,20 @@ async fn write_verified(
     Ok((digest, written))
 }
 
+/// The stored description of blob `info` when a file of its size is at `path` (a
+/// file of another size is not the blob the caller means, or is damaged: write it again).
+pub(crate) async fn present_blob(path: &Path, info: &BlobInfo) -> Result<Option<BlobInfo>> {
+    let Some(size) = file_size(path).await? else {
+        return Ok(None);
+    };
+    if info.size >= 0 && info.size as u64 != size {
+        return Ok(None);
+    }
+    let mut found = info.clone();
+    found.size = size as i64;
+    Ok(Some(found))
+}
+
 /// Writes `bytes` to `dest` through a temporary file in the same directory.
 pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));

@@ -146,17 +146,11 @@ impl ImageDestination for OciDestination {
             return Ok(None);
         }
         let p = self.layout.blob_path(&info.digest)?;
-        let Some(size) = localfs::file_size(&p).await? else {
-            return Ok(None);
-        };
-        if info.size >= 0 && info.size as u64 != size {
-            // Not the blob the caller means (or a damaged file): write it again.
-            return Ok(None);
+        let found = localfs::present_blob(&p, info).await?;
+        if found.is_some() {
+            self.note_needed(&info.digest);
         }
-        self.note_needed(&info.digest);
-        let mut found = info.clone();
-        found.size = size as i64;
-        Ok(Some(found))
+        Ok(found)
     }
 
     async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {
