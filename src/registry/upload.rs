@@ -59,6 +59,36 @@ impl Client {
         location_of(&resp, &what).map(UploadStart::Location)
     }
 
+    /// Sends blob bytes to an upload location (sent once: a stream cannot be retried).
+    async fn send_blob_body(
+        &self,
+        method: Method,
+        repo: &str,
+        url: &str,
+        size: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            challenge::header_value("application/octet-stream")?,
+        );
+        if let Some(n) = size {
+            headers.insert(CONTENT_LENGTH, challenge::header_value(&n.to_string())?);
+        }
+        self.send_req(Req {
+            method,
+            path: url,
+            repo: Some(repo),
+            access: Access::PushPull,
+            headers,
+            body: ReqBody::Stream(Some(body)),
+            long: true,
+            extra_scope: None,
+        })
+        .await
+    }
+
     /// Sends the whole blob in one PUT; `digest` and `size` must describe `body`.
     pub async fn upload_monolithic(
         &self,
@@ -69,23 +99,8 @@ impl Client {
         body: reqwest::Body,
     ) -> Result<()> {
         let url = with_query(location, "digest", digest);
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            challenge::header_value("application/octet-stream")?,
-        );
-        headers.insert(CONTENT_LENGTH, challenge::header_value(&size.to_string())?);
         let resp = self
-            .send_req(Req {
-                method: Method::PUT,
-                path: &url,
-                repo: Some(repo),
-                access: Access::PushPull,
-                headers,
-                body: ReqBody::Stream(Some(body)),
-                long: true,
-                extra_scope: None,
-            })
+            .send_blob_body(Method::PUT, repo, &url, Some(size), body)
             .await?;
         let what = format!("uploading blob {digest} to {}/{repo}", self.registry());
         response::check(resp, &what).await?;
@@ -101,22 +116,8 @@ impl Client {
         body: reqwest::Body,
         digest: impl FnOnce() -> Result<String>,
     ) -> Result<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            challenge::header_value("application/octet-stream")?,
-        );
         let resp = self
-            .send_req(Req {
-                method: Method::PATCH,
-                path: location,
-                repo: Some(repo),
-                access: Access::PushPull,
-                headers,
-                body: ReqBody::Stream(Some(body)),
-                long: true,
-                extra_scope: None,
-            })
+            .send_blob_body(Method::PATCH, repo, location, None, body)
             .await?;
         let what = format!("uploading a blob to {}/{repo}", self.registry());
         let resp = response::check(resp, &what).await?;
