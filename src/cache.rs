@@ -309,6 +309,16 @@ impl BlobCache {
         }
     }
 
+    /// Counts a first lookup as a hit (everything present) or a miss.
+    fn count_lookup(&self, ready: bool) {
+        let counter = if ready {
+            &self.shared.hits
+        } else {
+            &self.shared.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Up to `len` bytes of the blob from `offset` (fewer at its end): from the complete
     /// file, or from partial chunks, fetching the missing ones (and reading ahead when
     /// reads are sequential). Bytes of a blob not yet complete are unverified.
@@ -353,12 +363,7 @@ impl BlobCache {
             .map_err(|e| e.context(what()))?;
             self.spawn(&state, key, &mut plan, fetcher);
             if attempt == 0 {
-                let counter = if plan.ready {
-                    &self.shared.hits
-                } else {
-                    &self.shared.misses
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.count_lookup(plan.ready);
             }
             if let Some(bytes) = hit {
                 return Ok(bytes);
@@ -415,12 +420,7 @@ impl BlobCache {
                 .map_err(|e| e.context(what()))?;
             self.spawn(&state, key, &mut plan, fetcher);
             if attempt == 0 {
-                let counter = if plan.ready {
-                    &self.shared.hits
-                } else {
-                    &self.shared.misses
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.count_lookup(plan.ready);
             }
             let mut again = false;
             for rx in plan.waits {

@@ -128,25 +128,7 @@ async fn skopeo_reads_what_scry_writes() {
 #[tokio::test]
 async fn skopeo_agrees_on_compressed_layers() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = layer_tar(&[("a", b"plain".as_slice())]);
-    let gz_src = layer_tar(&[("b", b"gzipped ".repeat(4000).as_slice())]);
-    let zst_src = layer_tar(&[("c", b"zstd ".repeat(3000).as_slice())]);
-    let gz = gzip(&gz_src);
-    let zst = zstd(&zst_src).await;
-    let config = config_json(&[sha(&plain), sha(&gz_src), sha(&zst_src)]);
-    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha(b)[7..]);
-    let manifest = manifest_json(&[(
-        &blob(&config),
-        &["example.com/app:v1"],
-        &[&blob(&plain), &blob(&gz), &blob(&zst)],
-    )]);
-    let bytes = ArchiveBuilder::new()
-        .file(&blob(&plain), &plain)
-        .file(&blob(&gz), &gz)
-        .file(&blob(&zst), &zst)
-        .file(&blob(&config), &config)
-        .file("manifest.json", &manifest)
-        .finish();
+    let bytes = compressed_layers_archive(&[]).await.bytes;
     for (name, data) in [
         ("new.tar", bytes.clone()),
         ("new.tar.zst", zstd(&bytes).await),

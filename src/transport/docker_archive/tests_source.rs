@@ -180,26 +180,10 @@ async fn reads_legacy_layout() {
 #[tokio::test]
 async fn reads_blobs_layout_with_compressed_layers() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = layer_tar(&[("a", b"plain".as_slice())]);
-    let gz_src = layer_tar(&[("b", b"gzipped content ".repeat(4000).as_slice())]);
-    let zst_src = layer_tar(&[("c", b"zstd content ".repeat(3000).as_slice())]);
-    let gz = gzip(&gz_src);
-    let zst = zstd(&zst_src).await;
-    let config = config_json(&[sha(&plain), sha(&gz_src), sha(&zst_src)]);
-    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha(b)[7..]);
-    let manifest = manifest_json(&[(
-        &blob(&config),
-        &["example.com/app:v1"],
-        &[&blob(&plain), &blob(&gz), &blob(&zst)],
-    )]);
-    let bytes = ArchiveBuilder::new()
-        .file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .file(&blob(&plain), &plain)
-        .file(&blob(&gz), &gz)
-        .file(&blob(&zst), &zst)
-        .file(&blob(&config), &config)
-        .file("manifest.json", &manifest)
-        .finish();
+    let archive =
+        compressed_layers_archive(&[("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)]).await;
+    let (bytes, config) = (archive.bytes, archive.config);
+    let [plain, gz_src, zst_src] = archive.layers;
     let path = write(dir.path(), "new.tar", &bytes);
     let src = open(&path, None, None).unwrap();
     let m = parsed_manifest(&src).await;

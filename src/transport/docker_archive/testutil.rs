@@ -136,3 +136,43 @@ pub fn entries(archive: &[u8]) -> Vec<(String, u8, String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// A `blobs/sha256` archive whose three layers are stored plain, gzip- and
+/// zstd-compressed; `extra` entries (name, bytes) come first.
+pub struct CompressedLayersArchive {
+    pub bytes: Vec<u8>,
+    /// The uncompressed layer tars, in order.
+    pub layers: [Vec<u8>; 3],
+    pub config: Vec<u8>,
+}
+
+pub async fn compressed_layers_archive(extra: &[(&str, &[u8])]) -> CompressedLayersArchive {
+    let plain = layer_tar(&[("a", b"plain".as_slice())]);
+    let gz_src = layer_tar(&[("b", b"gzipped content ".repeat(4000).as_slice())]);
+    let zst_src = layer_tar(&[("c", b"zstd content ".repeat(3000).as_slice())]);
+    let gz = gzip(&gz_src);
+    let zst = zstd(&zst_src).await;
+    let config = config_json(&[sha(&plain), sha(&gz_src), sha(&zst_src)]);
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha(b)[7..]);
+    let manifest = manifest_json(&[(
+        &blob(&config),
+        &["example.com/app:v1"],
+        &[&blob(&plain), &blob(&gz), &blob(&zst)],
+    )]);
+    let mut builder = ArchiveBuilder::new();
+    for (name, data) in extra {
+        builder = builder.file(name, data);
+    }
+    let bytes = builder
+        .file(&blob(&plain), &plain)
+        .file(&blob(&gz), &gz)
+        .file(&blob(&zst), &zst)
+        .file(&blob(&config), &config)
+        .file("manifest.json", &manifest)
+        .finish();
+    CompressedLayersArchive {
+        bytes,
+        layers: [plain, gz_src, zst_src],
+        config,
+    }
+}
