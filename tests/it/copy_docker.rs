@@ -12,16 +12,15 @@ fn copy(args: &[&str]) -> crate::harness::CmdOutput {
     run(scry().args(&full))
 }
 
+/// The raw manifest as skopeo reads it, with the registry's TLS and credential flags.
 fn raw_manifest(reg: &Registry, name_ref: &str) -> Vec<u8> {
-    run(skopeo().args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &reg.docker_ref(name_ref),
-    ]))
-    .assert_success()
-    .stdout_bytes
-    .clone()
+    let mut args: Vec<String> = vec!["inspect".into(), "--raw".into()];
+    args.extend(reg.client_flags(""));
+    args.push(reg.docker_ref(name_ref));
+    run(skopeo().args(&args))
+        .assert_success()
+        .stdout_bytes
+        .clone()
 }
 
 #[test]
@@ -326,18 +325,5 @@ fn token_registry_copy_mounts_with_both_scopes() {
         "{:?}",
         asked.iter().map(|r| r.scopes.clone()).collect::<Vec<_>>()
     );
-    assert_eq!(
-        raw_manifest_with(&reg, "team/small:1"),
-        fx.small.image.manifest
-    );
-}
-
-fn raw_manifest_with(reg: &Registry, name_ref: &str) -> Vec<u8> {
-    let mut args: Vec<String> = vec!["inspect".into(), "--raw".into()];
-    args.extend(reg.client_flags(""));
-    args.push(reg.docker_ref(name_ref));
-    run(skopeo().args(&args))
-        .assert_success()
-        .stdout_bytes
-        .clone()
+    assert_eq!(raw_manifest(&reg, "team/small:1"), fx.small.image.manifest);
 }
