@@ -66,9 +66,12 @@ pub(crate) struct StagedBlob {
 
 impl StagedBlob {
     /// Moves the file to `dest` (replacing a file already there: same digest, same bytes).
+    /// The rename is done in place, not on the blocking pool: were this future dropped
+    /// while a pooled rename is pending, the blob could appear after the destination
+    /// cleaned up its directory.
     pub async fn persist(self, dest: &Path) -> Result<()> {
-        if let Err(e) = tokio::fs::rename(&self.temp, dest).await {
-            let _ = tokio::fs::remove_file(&self.temp).await;
+        if let Err(e) = std::fs::rename(&self.temp, dest) {
+            let _ = std::fs::remove_file(&self.temp);
             return Err(Error::from(e).context(format!("storing {}", dest.display())));
         }
         Ok(())
@@ -121,12 +124,7 @@ async fn write_verified(
         VerifyingReader::digesting(stream)
     };
     let tally = reader.tally();
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .await
-        .context(|| format!("creating {}", temp.display()))?;
+    let file = create_new_now(temp).context(|| format!("creating {}", temp.display()))?;
     // Large writes: each write of a tokio file is a trip through the blocking pool.
     let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut reader = tokio::io::BufReader::with_capacity(256 << 10, reader);
@@ -165,22 +163,37 @@ pub(crate) async fn present_blob(path: &Path, info: &BlobInfo) -> Result<Option<
     Ok(Some(found))
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same directory.
+/// Creates a new file at once, without a trip through the blocking pool. Cancel-safety:
+/// a pooled create whose future is dropped still runs later, so the file could appear
+/// after the caller's cleanup removed its name (a blob write abandoned because a
+/// sibling blob failed). Created here, the file exists before the first await point
+/// and a drop guard set up before the call covers it.
+pub(crate) fn create_new_now(path: &Path) -> io::Result<tokio::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    Ok(tokio::fs::File::from_std(f))
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory; cancel-safe
+/// like [`stage_blob`].
 pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
+    let mut guard = TempGuard(Some(temp.clone()));
     let res = async {
-        let mut f = tokio::fs::File::create(&temp).await?;
+        let mut f = create_new_now(&temp)?;
         f.write_all(bytes).await?;
         f.sync_all().await?;
         drop(f);
-        tokio::fs::rename(&temp, dest).await
+        std::fs::rename(&temp, dest)
     }
     .await;
     if let Err(e) = res {
-        let _ = tokio::fs::remove_file(&temp).await;
         return Err(Error::from(e).context(format!("writing {}", dest.display())));
     }
+    guard.0 = None;
     Ok(())
 }
 

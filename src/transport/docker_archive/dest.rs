@@ -133,11 +133,7 @@ impl DockerArchiveDestination {
         path: &Path,
         info: &BlobInfo,
     ) -> Result<(String, u64)> {
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .await?;
+        let mut file = crate::transport::localfs::create_new_now(path)?;
         let mut reader = VerifyingReader::digesting(stream);
         let tally = reader.tally();
         tokio::io::copy(&mut reader, &mut file).await?;

@@ -115,9 +115,8 @@ fn corrupt_blob_in_a_dir_source_fails_and_leaves_destinations_untouched() {
                     .is_none(),
                 "round {round}: {dst} tagged the image in the registry"
             );
-            // Known bug (reported): when one blob fails, the temporary file of a blob
-            // still being written concurrently to an oci: layout is left behind in
-            // blobs/sha256 (its write is cancelled without cleanup).
+            // When one blob fails, writes of its siblings are abandoned mid-way: their
+            // temporary files must go too.
             let left = leftovers(place.path());
             assert!(
                 left.is_empty(),
