@@ -43,7 +43,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 
-pub use backend::{Backend, CopyProgress, CopyRequest, FetchedManifest, ImageSpec};
+pub use backend::{Backend, CopyProgress, CopyRequest, FetchedManifest, ImageSpec, LocalBlob};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{FsError, FsErrorKind, FsResult};
 pub use types::{Attr, DirEntry, FileType, OpenReply, StatFs, ROOT_INO};
@@ -110,7 +110,12 @@ pub struct Fs {
     config: FsConfig,
     mounted_at: SystemTime,
     used_registries: Mutex<BTreeSet<String>>,
+    /// Extra sections of `.scry/stats.json` from outside the core (the kernel adapter).
+    stats_sections: Mutex<Vec<(String, StatsSection)>>,
 }
+
+/// A source of one `.scry/stats.json` section.
+pub type StatsSection = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 fn name_str(name: &OsStr) -> FsResult<&str> {
     name.to_str()
@@ -138,6 +143,7 @@ impl Fs {
             config,
             mounted_at: SystemTime::now(),
             used_registries: Mutex::new(BTreeSet::new()),
+            stats_sections: Mutex::new(Vec::new()),
         }
     }
 
@@ -167,6 +173,14 @@ impl Fs {
         }
     }
 
+    /// Adds section `name` to `.scry/stats.json`.
+    pub fn add_stats_section(&self, name: &str, section: StatsSection) {
+        self.stats_sections
+            .lock()
+            .unwrap()
+            .push((name.to_string(), section));
+    }
+
     fn stats_json(&self) -> Bytes {
         let (nodes, numbers) = self.inodes.counts();
         let doc = serde_json::json!({
@@ -179,6 +193,10 @@ impl Fs {
             },
             "backend": self.meta.backend.stats(),
         });
+        let mut doc = doc;
+        for (name, section) in self.stats_sections.lock().unwrap().iter() {
+            doc[name.as_str()] = section();
+        }
         Bytes::from(to_go_json_indent(&doc) + "\n")
     }
 
@@ -395,14 +413,22 @@ impl Fs {
             fh,
             keep_cache,
             direct_io,
+            local: None,
         };
         match &*node {
             Node::File(_) if write => Err(FsError::read_only()),
-            Node::File(_) => Ok(reply(
-                self.new_handle(Handle::Plain(node.clone())),
-                true,
-                false,
-            )),
+            Node::File(f) => {
+                let local = match &f.content {
+                    Content::Blob { digest, .. } => {
+                        self.meta.backend.local_blob(digest).map(Arc::new)
+                    }
+                    Content::Inline(_) => None,
+                };
+                Ok(OpenReply {
+                    local,
+                    ..reply(self.new_handle(Handle::Plain(node.clone())), true, false)
+                })
+            }
             Node::Job(job) => {
                 if write {
                     job.open_for_write(flags & libc::O_TRUNC != 0)?;
@@ -524,6 +550,7 @@ impl Fs {
             fh,
             keep_cache: false,
             direct_io: true,
+            local: None,
         };
         Ok((Attr { ino, ..attr }, reply))
     }

@@ -2,23 +2,29 @@
 //! runtime that calls [`crate::fs::Fs`] and replies from inside the task, so no FUSE
 //! thread waits on the network. Every request except a copy-to `flush` has a deadline;
 //! past it the request fails with `EIO` and the reason is logged.
+//!
+//! FUSE passthrough: when a blob is complete in the cache at `open`, the kernel gets the
+//! cache file itself and serves reads from it without asking the daemon (native speed).
+//! The kernel refuses an inode open in both ways at once, so an inode goes passthrough
+//! only while no handle reads it through the daemon, and stays so while any
+//! passthrough handle is open (see [`Passthrough`]).
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    FileAttr, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    AccessFlags, BackingId, BsdFileFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
-use crate::fs::{Attr, FileType, Fs, FsError, FsResult};
-
-/// `FOPEN_DIRECT_IO` and `FOPEN_KEEP_CACHE` from the FUSE ABI.
-const FOPEN_DIRECT_IO: u32 = 1 << 0;
-const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+use crate::fs::{Attr, FileType, Fs, FsError, FsResult, LocalBlob, OpenReply};
 
 /// The kernel-facing side of a mount.
 pub struct FuseAdapter {
@@ -26,11 +32,141 @@ pub struct FuseAdapter {
     rt: Handle,
     /// Deadline for one request (a dead registry becomes EIO, never a hung `ls`).
     deadline: Duration,
+    passthrough: Arc<Passthrough>,
+}
+
+/// Which open file handles read through the daemon and which through the kernel, per
+/// inode, and the backing file registered for each passthrough inode.
+pub struct Passthrough {
+    /// Asked for by the user and offered by the kernel (cleared when registering a
+    /// backing file fails, e.g. without CAP_SYS_ADMIN).
+    enabled: AtomicBool,
+    /// Why it is off, for the stats.
+    off_reason: Mutex<String>,
+    state: Mutex<IoState>,
+    opens: AtomicU64,
+}
+
+#[derive(Default)]
+struct IoState {
+    inodes: HashMap<u64, InodeIo>,
+    /// Open file handle → (inode, whether it is a passthrough handle).
+    handles: HashMap<u64, (u64, bool)>,
+}
+
+#[derive(Default)]
+struct InodeIo {
+    cached: usize,
+    passthrough: usize,
+    backing: Option<(BackingId, Arc<LocalBlob>)>,
+}
+
+impl Passthrough {
+    fn new(wanted: bool) -> Passthrough {
+        Passthrough {
+            enabled: AtomicBool::new(wanted),
+            off_reason: Mutex::new(if wanted {
+                String::new()
+            } else {
+                "turned off (--passthrough=false)".into()
+            }),
+            state: Mutex::new(IoState::default()),
+            opens: AtomicU64::new(0),
+        }
+    }
+
+    fn disable(&self, why: String) {
+        if self.enabled.swap(false, Ordering::Relaxed) {
+            tracing::info!("FUSE passthrough off: {why}; cached blobs are read through scry");
+            *self.off_reason.lock().unwrap() = why;
+        }
+    }
+
+    /// Replies to an open: passthrough when the inode may go that way, else through
+    /// the daemon. Counts the handle either way.
+    fn reply_open(&self, ino: u64, o: OpenReply, reply: ReplyOpen) {
+        let flags = open_flags(o.keep_cache, o.direct_io);
+        let fh = FileHandle(o.fh);
+        let mut guard = self.state.lock().unwrap();
+        let st = &mut *guard;
+        let io = st.inodes.entry(ino).or_default();
+        let eligible = io.passthrough > 0
+            || (io.cached == 0 && o.local.is_some() && self.enabled.load(Ordering::Relaxed));
+        if eligible && io.backing.is_none() {
+            if let Some(local) = &o.local {
+                match reply.open_backing(&local.file) {
+                    Ok(id) => io.backing = Some((id, local.clone())),
+                    Err(e) => self.disable(format!("registering a backing file: {e}")),
+                }
+            }
+        }
+        match (&io.backing, eligible) {
+            (Some((id, _)), true) => {
+                io.passthrough += 1;
+                st.handles.insert(o.fh, (ino, true));
+                self.opens.fetch_add(1, Ordering::Relaxed);
+                // The kernel takes no cache flags with passthrough (EINVAL → EIO).
+                reply.opened_passthrough(fh, FopenFlags::empty(), id);
+            }
+            _ => {
+                io.cached += 1;
+                st.handles.insert(o.fh, (ino, false));
+                reply.opened(fh, flags);
+            }
+        }
+    }
+
+    /// Forgets a released handle; the last passthrough handle of an inode closes its
+    /// backing file.
+    fn released(&self, fh: u64) {
+        let mut st = self.state.lock().unwrap();
+        let Some((ino, pt)) = st.handles.remove(&fh) else {
+            return;
+        };
+        let Some(io) = st.inodes.get_mut(&ino) else {
+            return;
+        };
+        if pt {
+            io.passthrough = io.passthrough.saturating_sub(1);
+            if io.passthrough == 0 {
+                io.backing = None;
+            }
+        } else {
+            io.cached = io.cached.saturating_sub(1);
+        }
+        if io.cached == 0 && io.passthrough == 0 {
+            st.inodes.remove(&ino);
+        }
+    }
+
+    /// `{"enabled": …, "opens": …}` for `.scry/stats.json`.
+    pub fn stats(&self) -> serde_json::Value {
+        let on = self.enabled.load(Ordering::Relaxed);
+        let mut v = serde_json::json!({
+            "enabled": on,
+            "opens": self.opens.load(Ordering::Relaxed),
+        });
+        if !on {
+            v["off_because"] = self.off_reason.lock().unwrap().clone().into();
+        }
+        v
+    }
 }
 
 impl FuseAdapter {
-    pub fn new(fs: Arc<Fs>, rt: Handle, deadline: Duration) -> FuseAdapter {
-        FuseAdapter { fs, rt, deadline }
+    /// `passthrough`: hand complete cached blobs to the kernel when it supports it.
+    pub fn new(fs: Arc<Fs>, rt: Handle, deadline: Duration, passthrough: bool) -> FuseAdapter {
+        FuseAdapter {
+            fs,
+            rt,
+            deadline,
+            passthrough: Arc::new(Passthrough::new(passthrough)),
+        }
+    }
+
+    /// The passthrough bookkeeping, for the stats.
+    pub fn passthrough(&self) -> Arc<Passthrough> {
+        self.passthrough.clone()
     }
 
     /// Runs `op` on the runtime with the deadline; `reply` gets its result.
@@ -87,9 +223,13 @@ impl FuseAdapter {
     }
 }
 
+fn errno(e: &FsError) -> Errno {
+    Errno::from_i32(e.errno())
+}
+
 fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
-        ino: a.ino,
+        ino: INodeNo(a.ino),
         size: a.size,
         blocks: a.blocks,
         atime: a.mtime,
@@ -111,55 +251,65 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
-fn open_flags(keep_cache: bool, direct_io: bool) -> u32 {
-    let mut f = 0;
+fn open_flags(keep_cache: bool, direct_io: bool) -> FopenFlags {
+    let mut f = FopenFlags::empty();
     if keep_cache {
-        f |= FOPEN_KEEP_CACHE;
+        f |= FopenFlags::FOPEN_KEEP_CACHE;
     }
     if direct_io {
-        f |= FOPEN_DIRECT_IO;
+        f |= FopenFlags::FOPEN_DIRECT_IO;
     }
     f
 }
 
 impl Filesystem for FuseAdapter {
-    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Large reads: fewer round trips through the kernel for big blobs.
         let _ = config.set_max_readahead(1024 * 1024);
+        if self.passthrough.enabled.load(Ordering::Relaxed) {
+            // Backing files are cache files on an ordinary filesystem: depth 1.
+            let offered = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if !offered {
+                self.passthrough
+                    .disable("the kernel does not offer FUSE passthrough".into());
+            }
+        }
         Ok(())
     }
 
-    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        let name: OsString = name.to_owned();
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
             format!("lookup {name:?} in {parent}"),
             move |fs| async move { fs.lookup(parent, &name).await },
             move |r| match r {
-                Ok(a) => reply.entry(&a.ttl, &file_attr(&a), 0),
-                Err(e) => reply.error(e.errno()),
+                Ok(a) => reply.entry(&a.ttl, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
-    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
-        self.fs.forget(ino, nlookup);
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
     }
 
-    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let ino = ino.0;
         self.spawn(
             format!("getattr {ino}"),
             move |fs| async move { fs.getattr(ino).await },
             move |r| match r {
                 Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn setattr(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
         _mode: Option<u32>,
         _uid: Option<u32>,
         _gid: Option<u32>,
@@ -167,237 +317,244 @@ impl Filesystem for FuseAdapter {
         _atime: Option<TimeOrNow>,
         _mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<u64>,
+        _fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
-        _flags: Option<u32>,
+        _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let ino = ino.0;
         self.spawn(
             format!("setattr {ino}"),
             move |fs| async move { fs.setattr(ino, size).await },
             move |r| match r {
                 Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
-    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let ino = ino.0;
         self.spawn(
             format!("readlink {ino}"),
             move |fs| async move { fs.readlink(ino).await },
             move |r| match r {
                 Ok(t) => reply.data(t.as_bytes()),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn mknod(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
         _name: &OsStr,
         _mode: u32,
         _umask: u32,
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(self.fs.refusal(parent).errno());
+        reply.error(errno(&self.fs.refusal(parent.0)));
     }
 
     fn mkdir(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
         _name: &OsStr,
         _mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(self.fs.refusal(parent).errno());
+        reply.error(errno(&self.fs.refusal(parent.0)));
     }
 
-    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let name: OsString = name.to_owned();
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
             format!("unlink {name:?} in {parent}"),
             move |fs| async move { fs.unlink(parent, &name).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
-    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.fs.refusal(parent).errno());
+    fn rmdir(&self, _req: &Request, parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(errno(&self.fs.refusal(parent.0)));
     }
 
     fn symlink(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
-        _name: &OsStr,
-        _link: &std::path::Path,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        reply.error(self.fs.refusal(parent).errno());
+        reply.error(errno(&self.fs.refusal(parent.0)));
     }
 
     fn rename(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
         _name: &OsStr,
-        _newparent: u64,
+        _newparent: INodeNo,
         _newname: &OsStr,
-        _flags: u32,
+        _flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(self.fs.refusal(parent).errno());
+        reply.error(errno(&self.fs.refusal(parent.0)));
     }
 
     fn link(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        newparent: u64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        newparent: INodeNo,
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(self.fs.refusal(newparent).errno());
+        reply.error(errno(&self.fs.refusal(newparent.0)));
     }
 
-    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let ino = ino.0;
+        let pt = self.passthrough.clone();
         self.spawn(
             format!("open {ino}"),
-            move |fs| async move { fs.open(ino, flags).await },
+            move |fs| async move { fs.open(ino, flags.0).await },
             move |r| match r {
-                Ok(o) => reply.opened(o.fh, open_flags(o.keep_cache, o.direct_io)),
-                Err(e) => reply.error(e.errno()),
+                Ok(o) => pt.reply_open(ino, o, reply),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn read(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         size: u32,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let offset = offset.max(0) as u64;
+        let (ino, fh) = (ino.0, fh.0);
         self.spawn(
             format!("read {size} bytes at {offset} of {ino}"),
             move |fs| async move { fs.read(ino, fh, offset, size).await },
             move |r| match r {
                 Ok(b) => reply.data(&b),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn write(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         data: &[u8],
-        _write_flags: u32,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         // Only copy-to jobs take writes, and a write may run a whole copy.
-        let data = data.to_vec();
-        let offset = offset.max(0) as u64;
+        let (ino, fh, data) = (ino.0, fh.0, data.to_vec());
         self.spawn_unbounded(
             format!("write to {ino}"),
             move |fs| async move { fs.write(ino, fh, offset, &data).await },
             move |r| match r {
                 Ok(n) => reply.written(n),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn flush(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        _lock_owner: u64,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         // A copy-to job written without a final newline runs its copy here.
+        let (ino, fh) = (ino.0, fh.0);
         self.spawn_unbounded(
             format!("flush {ino}"),
             move |fs| async move { fs.flush(ino, fh).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn release(
-        &mut self,
-        _req: &Request<'_>,
-        ino: u64,
-        fh: u64,
-        _flags: i32,
-        _lock_owner: Option<u64>,
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let (ino, fh) = (ino.0, fh.0);
+        self.passthrough.released(fh);
         self.spawn_unbounded(
             format!("release {ino}"),
             move |fs| async move { fs.release(ino, fh).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
-    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let ino = ino.0;
         self.spawn(
             format!("opendir {ino}"),
             move |fs| async move { fs.opendir(ino).await },
             move |r| match r {
-                Ok(fh) => reply.opened(fh, 0),
-                Err(e) => reply.error(e.errno()),
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn readdir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        offset: i64,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.fs.dir_entries(fh) {
+        let entries = match self.fs.dir_entries(fh.0) {
             Ok(e) => e,
-            Err(e) => return reply.error(e.errno()),
+            Err(e) => return reply.error(errno(&e)),
         };
-        for (i, e) in entries.iter().enumerate().skip(offset.max(0) as usize) {
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let kind = match e.kind {
                 FileType::Directory => fuser::FileType::Directory,
                 FileType::RegularFile => fuser::FileType::RegularFile,
                 FileType::Symlink => fuser::FileType::Symlink,
             };
-            if reply.add(e.ino, (i + 1) as i64, kind, &e.name) {
+            if reply.add(INodeNo(e.ino), (i + 1) as u64, kind, &e.name) {
                 break;
             }
         }
@@ -405,46 +562,47 @@ impl Filesystem for FuseAdapter {
     }
 
     fn releasedir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        _flags: i32,
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.fs.releasedir(fh);
+        self.fs.releasedir(fh.0);
         reply.ok();
     }
 
-    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let s = self.fs.statfs();
         reply.statfs(
             s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
         );
     }
 
-    fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let (ino, mask) = (ino.0, mask.bits());
         self.spawn(
             format!("access {ino}"),
             move |fs| async move { fs.access(ino, mask).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }
 
     fn create(
-        &mut self,
-        _req: &Request<'_>,
-        parent: u64,
+        &self,
+        _req: &Request,
+        parent: INodeNo,
         name: &OsStr,
         _mode: u32,
         _umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let name: OsString = name.to_owned();
+        let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
             format!("create {name:?} in {parent}"),
             move |fs| async move { fs.create(parent, &name, flags).await },
@@ -452,11 +610,11 @@ impl Filesystem for FuseAdapter {
                 Ok((a, o)) => reply.created(
                     &a.ttl,
                     &file_attr(&a),
-                    0,
-                    o.fh,
+                    Generation(0),
+                    FileHandle(o.fh),
                     open_flags(o.keep_cache, o.direct_io),
                 ),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(errno(&e)),
             },
         );
     }

@@ -27,6 +27,8 @@ pub struct MountConfig {
     pub fs: FsConfig,
     pub docker: DockerOptions,
     pub allow_other: bool,
+    /// Hand complete cached blobs to the kernel (FUSE passthrough) where it can.
+    pub passthrough: bool,
     /// Registries listed at the root from the start.
     pub registries: Vec<String>,
 }
@@ -51,18 +53,27 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     ));
     let fs = Arc::new(Fs::new(backend, cfg.fs));
     // A request may wait on one network answer plus cache work: a little over the timeout.
-    let adapter = FuseAdapter::new(fs, rt.handle().clone(), timeout + Duration::from_secs(5));
-    let mut options = vec![
+    let adapter = FuseAdapter::new(
+        fs.clone(),
+        rt.handle().clone(),
+        timeout + Duration::from_secs(5),
+        cfg.passthrough,
+    );
+    let pt = adapter.passthrough();
+    fs.add_stats_section("passthrough", Box::new(move || pt.stats()));
+    let options = vec![
         fuser::MountOption::FSName("scry".into()),
         fuser::MountOption::Subtype("scry".into()),
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoAtime,
         fuser::MountOption::RW,
     ];
+    let mut fuse_config = fuser::Config::default();
+    fuse_config.mount_options = options;
     if cfg.allow_other {
-        options.push(fuser::MountOption::AllowOther);
+        fuse_config.acl = fuser::SessionACL::All;
     }
-    let session = fuser::spawn_mount2(adapter, &cfg.mountpoint, &options)
+    let session = fuser::spawn_mount(adapter, &cfg.mountpoint, &fuse_config)
         .map_err(|e| Error::Io(e).context(format!("mounting on {}", cfg.mountpoint.display())))?;
     tracing::info!("mounted on {}", cfg.mountpoint.display());
     if let Some(ready) = std::env::var_os(READY_ENV) {

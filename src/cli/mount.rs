@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::options::{parse_go_duration, GlobalOpts, ImageOpts, RetryOpts};
+use super::options::{parse_go_bool, parse_go_duration, GlobalOpts, ImageOpts, RetryOpts};
 use super::output::write_stdout;
 use crate::cache::{self, BlobCache, CacheConfig};
 use crate::error::{Error, Result};
@@ -36,6 +36,11 @@ pub struct MountArgs {
     /// Return once the mount is ready and keep serving in the background
     #[arg(long)]
     background: bool,
+    /// Let the kernel read blobs complete in the cache straight from their cache files
+    /// (FUSE passthrough; needs root and Linux 6.9+, otherwise reads go through scry)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
+          default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
+    passthrough: bool,
     /// A registry to list at the top of the mount (others appear once used); repeatable
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     registries: Vec<String>,
@@ -131,6 +136,7 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         fs,
         docker,
         allow_other: a.allow_other,
+        passthrough: a.passthrough,
         registries: a.registries,
     })
 }

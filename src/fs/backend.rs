@@ -136,8 +136,32 @@ pub trait Backend: Send + Sync + 'static {
         progress: std::sync::Arc<CopyProgress>,
     ) -> Result<()>;
 
+    /// Blob `digest` complete and verified in a local file, opened and kept from
+    /// eviction for as long as the returned value lives; `None` when it is not (yet)
+    /// stored whole. Must not wait on the network. The mount hands such files to the
+    /// kernel so reads bypass the daemon.
+    fn local_blob(&self, digest: &str) -> Option<LocalBlob> {
+        let _ = digest;
+        None
+    }
+
     /// Counters to show in `MOUNT/.scry/stats.json` (cache hits, bytes fetched, …).
     fn stats(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+}
+
+/// A complete, verified blob file and what keeps it in place while it is used.
+pub struct LocalBlob {
+    pub file: std::fs::File,
+    /// Held, never read: drops with the file.
+    pub keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl fmt::Debug for LocalBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalBlob")
+            .field("file", &self.file)
+            .finish()
     }
 }

@@ -45,7 +45,7 @@ pub struct DirEntry {
 }
 
 /// Reply to `open` and `create`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OpenReply {
     pub fh: u64,
     /// The content behind this inode never changes (digest-addressed): the kernel may
@@ -54,6 +54,9 @@ pub struct OpenReply {
     /// The size in the attributes may be stale (status files): read without the page
     /// cache, until end of file.
     pub direct_io: bool,
+    /// The whole content in a local file, when the backend has it: the kernel may read
+    /// that file directly (FUSE passthrough) instead of asking the daemon.
+    pub local: Option<std::sync::Arc<super::backend::LocalBlob>>,
 }
 
 /// Reply to `statfs`.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::cache::{BlobCache, BlobKey, FetchedRange, RangeFetcher};
 use crate::copy::{self, CompressionFormat, CopyOptions, ManifestFormat, MultiArch, Progress};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fs::{Backend, CopyProgress, CopyRequest, FetchedManifest};
+use crate::fs::{Backend, CopyProgress, CopyRequest, FetchedManifest, LocalBlob};
 use crate::manifest::{self, PlatformChoice};
 use crate::reference::{DockerReference, ImageName};
 use crate::registry::Client;
@@ -260,6 +260,17 @@ impl Backend for RegistryBackend {
             report.blobs_skipped
         );
         Ok(())
+    }
+
+    fn local_blob(&self, digest: &str) -> Option<LocalBlob> {
+        // Pinned first: the file cannot be evicted between the check and the open.
+        let pin = self.cache.pin(digest).ok()?;
+        let path = self.cache.complete_path(digest)?;
+        let file = std::fs::File::open(path).ok()?;
+        Some(LocalBlob {
+            file,
+            keep: Box::new(pin),
+        })
     }
 
     fn stats(&self) -> serde_json::Value {

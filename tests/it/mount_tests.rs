@@ -9,7 +9,8 @@
 //! Submodules: [`browse`] (the tree at every level), [`interop`] (skopeo and umoci
 //! reading the mount), [`cache`] (ranged reads, offline reads, the budget, restarts,
 //! kill -9), [`copyto`] (copy-to destinations and failures), [`errors`] (errno mapping
-//! and timeouts), [`fakereg`] (a Range-honouring fake registry that counts bytes).
+//! and timeouts), [`passthrough`] (complete blobs read by the kernel from the cache
+//! file), [`fakereg`] (a Range-honouring fake registry that counts bytes).
 
 mod browse;
 mod cache;
@@ -17,6 +18,7 @@ mod copyto;
 mod errors;
 mod fakereg;
 mod interop;
+mod passthrough;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
