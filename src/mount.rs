@@ -76,6 +76,7 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     let session = fuser::spawn_mount(adapter, &cfg.mountpoint, &fuse_config)
         .map_err(|e| Error::Io(e).context(format!("mounting on {}", cfg.mountpoint.display())))?;
     tracing::info!("mounted on {}", cfg.mountpoint.display());
+    raise_readahead(&cfg.mountpoint);
     if let Some(ready) = std::env::var_os(READY_ENV) {
         let _ = std::fs::write(ready, b"ready\n");
     } else {
@@ -85,6 +86,7 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
             cfg.mountpoint.display()
         );
     }
+    let mut unmounted = false;
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).map_err(Error::Io)?;
@@ -97,6 +99,7 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
                 _ = tick.tick() => {
                     if session.guard.is_finished() {
                         tracing::info!("{} was unmounted", cfg.mountpoint.display());
+                        unmounted = true;
                         break;
                     }
                 }
@@ -104,10 +107,35 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         }
         Ok::<(), Error>(())
     })?;
-    // Dropping the session unmounts (when still mounted) and ends the loop.
-    drop(session);
+    if unmounted {
+        // Unmounted from outside: dropping the session would unmount the mount point
+        // again, by path — by then possibly a new mount someone made there.
+        std::mem::forget(session);
+    } else {
+        // Dropping the session unmounts and ends the loop.
+        drop(session);
+    }
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(())
+}
+
+/// Kernel read-ahead for the mount, in KiB. The FUSE handshake caps it at 128 KiB, so
+/// a sequential reader would ask for 128 KiB at a time; 1 MiB makes requests 8× fewer
+/// (larger windows only add waiting on chunks still in flight).
+const READAHEAD_KIB: u32 = 1024;
+
+/// Raises the mount's read-ahead through its backing device info in sysfs (root
+/// only; otherwise the kernel's default stays and reads are only smaller).
+fn raise_readahead(mountpoint: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(mountpoint) else {
+        return;
+    };
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let knob = format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb");
+    if let Err(e) = std::fs::write(&knob, format!("{READAHEAD_KIB}\n")) {
+        tracing::debug!("read-ahead left at the kernel's default ({knob}: {e})");
+    }
 }
 
 /// Starts `scry` again with `args` (the same command line without `--background`),

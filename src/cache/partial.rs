@@ -1,5 +1,6 @@
 //! A blob being filled chunk by chunk: `partial/sha256/HEX.data` (sparse, each chunk
-//! written at its own offset) and `HEX.chunks` (a header, then one byte per chunk).
+//! written at its own offset) and `HEX.chunks` (a header, the users record, then one
+//! byte per chunk).
 //!
 //! Invariants, across crashes and across processes sharing the directory:
 //! - A chunk's map byte is set to 1 only after the chunk's data was written whole and
@@ -17,6 +18,14 @@
 //!   or deleted nobody writes into its data file again.
 //! - Every process that uses the blob holds a shared flock on the data file. The lock
 //!   follows the inode into `blobs/` on promotion; an evictor must get it exclusively.
+//! - Verification hashes as chunks are written, in order, so completing a blob costs
+//!   only the hash of what is left. That running hash is of the bytes this process
+//!   wrote or read back, which are the file's bytes only if no other process wrote
+//!   meanwhile. The users record (processes that have the pair open now, and opens
+//!   ever) tells: a process that was alone when it opened the pair, and at the end still
+//!   sees itself alone and no open since its own, trusts its running hash; otherwise it
+//!   hashes the whole file again. A crash leaves the live count too high, which only
+//!   costs that full hash.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -29,9 +38,15 @@ use sha2::{Digest as _, Sha256};
 use super::layout::{is_at, sync_dir, Layout};
 use super::lock::{lock_shared, RwFlock};
 
-const MAGIC: &[u8; 8] = b"SCRYCHK1";
+const MAGIC: &[u8; 8] = b"SCRYCHK2";
 /// magic, size, chunk size, check (first 8 bytes of sha256 over the first 24).
 const HEADER_LEN: u64 = 32;
+/// The users record after the header: processes with the pair open now, opens ever.
+const USERS_LEN: u64 = 16;
+/// Where the chunk map starts.
+const MAP_OFF: u64 = HEADER_LEN + USERS_LEN;
+/// Live count for a users record that was torn: never alone again.
+const USERS_UNKNOWN: u64 = 1 << 40;
 
 /// What [`Partial::write_chunk`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,6 +69,12 @@ pub(crate) enum Finish {
     Mismatch(String),
 }
 
+/// A hash of bytes `0..upto` of the blob, as this process wrote or read them.
+struct Running {
+    hasher: Sha256,
+    upto: u64,
+}
+
 pub(crate) struct Partial {
     data: File,
     chunks: RwFlock,
@@ -64,6 +85,11 @@ pub(crate) struct Partial {
     present: Vec<AtomicBool>,
     /// Chunks written but whose map bytes are not yet on disk.
     pending: std::sync::Mutex<Vec<u64>>,
+    running: std::sync::Mutex<Running>,
+    /// No other process had the pair open when this one opened it.
+    alone_at_open: bool,
+    /// The opens-ever count this process's open made.
+    my_open: u64,
 }
 
 /// Written chunks whose map bytes are persisted together (one `fdatasync` for all).
@@ -109,6 +135,26 @@ fn read_upto(f: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
         }
     }
     Ok(done)
+}
+
+/// `(live, opens)` from the users record of a `.chunks` file.
+fn read_users(f: &File) -> io::Result<(u64, u64)> {
+    let mut b = [0u8; USERS_LEN as usize];
+    match read_upto(f, &mut b, HEADER_LEN)? {
+        0 if f.metadata()?.len() <= HEADER_LEN => Ok((0, 0)),
+        n if n < b.len() => Ok((USERS_UNKNOWN, 0)),
+        _ => Ok((
+            u64::from_le_bytes(b[..8].try_into().unwrap()),
+            u64::from_le_bytes(b[8..].try_into().unwrap()),
+        )),
+    }
+}
+
+fn users_bytes((live, opens): (u64, u64)) -> [u8; USERS_LEN as usize] {
+    let mut b = [0u8; USERS_LEN as usize];
+    b[..8].copy_from_slice(&live.to_le_bytes());
+    b[8..].copy_from_slice(&opens.to_le_bytes());
+    b
 }
 
 impl Partial {
@@ -159,21 +205,26 @@ impl Partial {
                 };
                 let n = chunk_count(size, chunk_size) as usize;
                 let mut map = vec![0u8; n];
+                // Kept across a reset: processes with the old pair open still count.
+                let (live, opens) = read_users(chunks.file())?;
+                let mine = (live.saturating_add(1), opens.wrapping_add(1));
                 if reset {
                     let f = chunks.file();
                     f.set_len(0)?;
                     f.sync_data()?;
                     let mut buf = header(size, chunk_size).to_vec();
+                    buf.extend_from_slice(&users_bytes(mine));
                     buf.extend_from_slice(&map);
                     f.write_all_at(&buf, 0)?;
                     f.sync_data()?;
                     data.set_len(size)?;
                 } else {
-                    read_upto(chunks.file(), &mut map, HEADER_LEN)?;
+                    read_upto(chunks.file(), &mut map, MAP_OFF)?;
+                    chunks.file().write_all_at(&users_bytes(mine), HEADER_LEN)?;
                 }
-                (data, size, chunk_size, map)
+                (data, size, chunk_size, map, live == 0, mine.1)
             };
-            let (data, size, chunk_size, map) = opened;
+            let (data, size, chunk_size, map, alone_at_open, my_open) = opened;
             return Ok(Some(Partial {
                 data,
                 chunks,
@@ -183,6 +234,12 @@ impl Partial {
                 chunk_size,
                 present: map.iter().map(|&b| AtomicBool::new(b == 1)).collect(),
                 pending: std::sync::Mutex::new(Vec::new()),
+                running: std::sync::Mutex::new(Running {
+                    hasher: Sha256::new(),
+                    upto: 0,
+                }),
+                alone_at_open,
+                my_open,
             }));
         }
         Err(io::Error::other(format!(
@@ -238,7 +295,7 @@ impl Partial {
             return Ok(());
         }
         let mut map = vec![0u8; (end - chunks.start) as usize];
-        read_upto(self.chunks.file(), &mut map, HEADER_LEN + chunks.start)?;
+        read_upto(self.chunks.file(), &mut map, MAP_OFF + chunks.start)?;
         for (i, b) in map.iter().enumerate() {
             if *b == 1 {
                 self.present[chunks.start as usize + i].store(true, Ordering::Release);
@@ -267,6 +324,7 @@ impl Partial {
         }
         self.data.write_all_at(bytes, r.start)?;
         self.present[c as usize].store(true, Ordering::Release);
+        self.advance_hash(r.start, bytes)?;
         let batch = {
             let mut pending = self.pending.lock().unwrap();
             pending.push(c);
@@ -280,6 +338,28 @@ impl Partial {
         Ok(Stored::Written)
     }
 
+    /// Extends the running hash with `bytes` (just written at `start`) when they are
+    /// next, then with chunks already present after them (read back from the file).
+    /// Skipped while another thread is at it: what is not hashed here, `finish` does.
+    fn advance_hash(&self, start: u64, bytes: &[u8]) -> io::Result<()> {
+        let Ok(mut run) = self.running.try_lock() else {
+            return Ok(());
+        };
+        if run.upto == start {
+            run.hasher.update(bytes);
+            run.upto = start + bytes.len() as u64;
+        }
+        let mut buf = Vec::new();
+        while run.upto < self.size && self.is_present(run.upto / self.chunk_size) {
+            let r = self.chunk_range(run.upto / self.chunk_size);
+            buf.resize((r.end - r.start) as usize, 0);
+            self.data.read_exact_at(&mut buf, r.start)?;
+            run.hasher.update(&buf);
+            run.upto = r.end;
+        }
+        Ok(())
+    }
+
     /// Makes `chunks` durable: their data first, then their map bytes.
     fn persist(&self, chunks: &[u64]) -> io::Result<()> {
         if chunks.is_empty() {
@@ -291,7 +371,7 @@ impl Partial {
         }
         self.data.sync_data()?;
         for &c in chunks {
-            self.chunks.file().write_all_at(&[1], HEADER_LEN + c)?;
+            self.chunks.file().write_all_at(&[1], MAP_OFF + c)?;
         }
         Ok(())
     }
@@ -334,9 +414,16 @@ impl Partial {
         if !self.all_present() {
             return Ok(Finish::NotFull);
         }
-        let mut hasher = Sha256::new();
+        // Trusted only when no other process can have written into the data file.
+        let alone = self.alone_at_open && read_users(self.chunks.file())? == (1, self.my_open);
+        let (mut hasher, mut off) = {
+            let run = self.running.lock().unwrap();
+            match alone {
+                true => (run.hasher.clone(), run.upto),
+                false => (Sha256::new(), 0),
+            }
+        };
         let mut buf = vec![0u8; 1 << 20];
-        let mut off = 0;
         while off < self.size {
             let n = (self.size - off).min(buf.len() as u64) as usize;
             self.data.read_exact_at(&mut buf[..n], off)?;
@@ -362,10 +449,25 @@ impl Partial {
     }
 }
 
+impl Partial {
+    /// Leaves the users record (best effort: a count left too high only costs full
+    /// hashes later).
+    fn leave(&self) -> io::Result<()> {
+        let _excl = self.chunks.exclusive()?;
+        if self.linked()? {
+            let (live, opens) = read_users(self.chunks.file())?;
+            let users = users_bytes((live.saturating_sub(1), opens));
+            self.chunks.file().write_all_at(&users, HEADER_LEN)?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Partial {
     fn drop(&mut self) {
         // Best effort: a chunk whose map byte is lost is only fetched again.
         let _ = self.persist_pending();
+        let _ = self.leave();
     }
 }
 
@@ -388,6 +490,113 @@ mod tests {
         assert_eq!(read_header(&File::open(&p).unwrap()).unwrap(), None);
         fs::write(&p, &header(1000, 64)[..20]).unwrap();
         assert_eq!(read_header(&File::open(&p).unwrap()).unwrap(), None);
+    }
+
+    /// A pair of 3 chunks of 4 bytes ("0123", "4567", "89ab") for blob `hex`.
+    fn blob() -> (Vec<u8>, String) {
+        let bytes = b"0123456789ab".to_vec();
+        let hex = hex::encode(Sha256::digest(&bytes));
+        (bytes, hex)
+    }
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create().unwrap();
+        (dir, layout)
+    }
+
+    fn write_all(p: &Partial, bytes: &[u8], order: &[u64]) {
+        for &c in order {
+            let r = p.chunk_range(c);
+            assert_eq!(
+                p.write_chunk(c, &bytes[r.start as usize..r.end as usize])
+                    .unwrap(),
+                Stored::Written
+            );
+        }
+    }
+
+    /// Overwrites the data file behind the pair's back.
+    fn scribble(layout: &Layout, hex: &str, at: u64) {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(layout.partial_data(hex))
+            .unwrap();
+        f.write_all_at(b"X", at).unwrap();
+    }
+
+    #[test]
+    fn a_lone_writer_verifies_from_its_running_hash_in_any_order() {
+        for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+            let (_d, layout) = layout();
+            let (bytes, hex) = blob();
+            let p = Partial::open(&layout, &hex, Some((12, 4)))
+                .unwrap()
+                .unwrap();
+            write_all(&p, &bytes, &order);
+            // What this process wrote is what it hashed: a change made behind its back
+            // is not read again (the users record says nobody else had the pair).
+            scribble(&layout, &hex, 5);
+            assert!(
+                matches!(p.finish(&layout, &hex).unwrap(), Finish::Promoted(_)),
+                "order {order:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_writer_makes_finish_hash_the_file_again() {
+        let (_d, layout) = layout();
+        let (bytes, hex) = blob();
+        let p = Partial::open(&layout, &hex, Some((12, 4)))
+            .unwrap()
+            .unwrap();
+        // A second opener (another process, as far as the files can tell) writes
+        // chunk 0 again with other bytes after `p` wrote and hashed it.
+        let q = Partial::open(&layout, &hex, Some((12, 4)))
+            .unwrap()
+            .unwrap();
+        write_all(&p, &bytes, &[0]);
+        assert_eq!(q.write_chunk(0, b"0X23").unwrap(), Stored::Written);
+        drop(q);
+        write_all(&p, &bytes, &[1, 2]);
+        assert!(matches!(
+            p.finish(&layout, &hex).unwrap(),
+            Finish::Mismatch(_)
+        ));
+    }
+
+    #[test]
+    fn a_pair_opened_beside_another_user_is_hashed_again() {
+        let (_d, layout) = layout();
+        let (bytes, hex) = blob();
+        let first = Partial::open(&layout, &hex, Some((12, 4)))
+            .unwrap()
+            .unwrap();
+        let p = Partial::open(&layout, &hex, Some((12, 4)))
+            .unwrap()
+            .unwrap();
+        drop(first);
+        write_all(&p, &bytes, &[0, 1, 2]);
+        scribble(&layout, &hex, 5);
+        assert!(matches!(
+            p.finish(&layout, &hex).unwrap(),
+            Finish::Mismatch(_)
+        ));
+        // And a clean pair whose only other user left before this one opened it is
+        // trusted again.
+        let (bytes, hex) = blob();
+        let (_d2, layout) = self::layout();
+        drop(Partial::open(&layout, &hex, Some((12, 4))).unwrap());
+        let p = Partial::open(&layout, &hex, Some((12, 4)))
+            .unwrap()
+            .unwrap();
+        write_all(&p, &bytes, &[0, 1, 2]);
+        assert!(matches!(
+            p.finish(&layout, &hex).unwrap(),
+            Finish::Promoted(_)
+        ));
     }
 
     #[test]

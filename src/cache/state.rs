@@ -369,18 +369,28 @@ impl Shared {
             plan.jobs.push(job);
         }
         if state.hints.ranges.load(Ordering::Relaxed) == 1 {
-            let ahead: Vec<u64> = ahead
-                .filter(|c| {
-                    !p.is_present(*c)
-                        && inflight
-                            .get(c)
-                            .is_none_or(|(_, rx)| rx.has_changed().is_err())
-                })
-                .collect();
+            // Where the window first lacks a chunk, one flight fetches a whole window
+            // from there: a sequential reader then costs a request per window, not
+            // one per chunk the window's end moves over.
+            let free = |c: u64| {
+                !p.is_present(c)
+                    && inflight
+                        .get(&c)
+                        .is_none_or(|(_, rx)| rx.has_changed().is_err())
+            };
             let max_run = (self.config.read_ahead_max / p.chunk_size()).max(1);
-            for run in runs(&ahead, max_run) {
-                plan.jobs
-                    .push(self.start(JobKind::Ahead, &p, run, &mut inflight, &mut Vec::new()));
+            if let Some(first) = ahead.clone().find(|c| free(*c)) {
+                let mut end = first + 1;
+                while end < p.chunk_count() && end - first < max_run && free(end) {
+                    end += 1;
+                }
+                plan.jobs.push(self.start(
+                    JobKind::Ahead,
+                    &p,
+                    first..end,
+                    &mut inflight,
+                    &mut Vec::new(),
+                ));
             }
         }
         Ok(plan)

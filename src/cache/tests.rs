@@ -190,16 +190,21 @@ async fn sequential_reads_grow_read_ahead_and_random_reads_do_not() {
         assert_eq!(&got[..], slice(&data, off, step));
         off += step;
     }
-    // The window reached its 8 MiB maximum: chunks up to 12 MiB get requested.
+    // The window reached its 8 MiB maximum. Where it first lacks a chunk, a whole
+    // window is fetched at once: 1..9 MiB, then 9..17 MiB once the window's end (the
+    // reader at 4 MiB, plus 8) passed 9 MiB.
     let max_end = || mock.requests().iter().map(|r| r.end).max().unwrap_or(0);
-    eventually("read-ahead up to 12 MiB", || max_end() >= 12 * MIB).await;
-    assert_eq!(max_end(), 12 * MIB, "{:?}", mock.requests());
-    // Read-ahead requests span several chunks, and no byte was asked for twice.
+    eventually("read-ahead up to 17 MiB", || max_end() >= 17 * MIB).await;
     let reqs = mock.requests();
-    assert!(reqs.iter().any(|r| r.end - r.start >= 2 * MIB), "{reqs:?}");
+    assert_eq!(max_end(), 17 * MIB, "{reqs:?}");
+    assert!(
+        reqs.iter().skip(1).all(|r| r.end - r.start == 8 * MIB),
+        "{reqs:?}"
+    );
+    // No byte was asked for twice.
     let asked: u64 = reqs.iter().map(|r| r.end - r.start).sum();
-    assert_eq!(asked, 12 * MIB, "{reqs:?}");
-    eventually("read-ahead stored", || cache.stats().bytes >= 12 * MIB).await;
+    assert_eq!(asked, 17 * MIB, "{reqs:?}");
+    eventually("read-ahead stored", || cache.stats().bytes >= 17 * MIB).await;
     let hits = cache.stats().hits;
     while off < 8 * MIB {
         let got = cache.read(&key, off, step as u32, &f).await.unwrap();

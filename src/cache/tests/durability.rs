@@ -93,7 +93,8 @@ async fn a_chunk_without_its_map_byte_is_refetched_not_served() {
         .write_all_at(&vec![0xAA; MIB as usize], 2 * MIB)
         .unwrap();
     // A lost map byte for chunk 1 (its data is really there) and garbage in it too.
-    map.write_all_at(&[0], 32 + 1).unwrap();
+    // (The map starts at byte 48: a 32-byte header, then the 16-byte users record.)
+    map.write_all_at(&[0], 48 + 1).unwrap();
     data_file.write_all_at(b"garbage", MIB + 1).unwrap();
     let cache = BlobCache::open(config(dir.path(), MIB)).unwrap();
     let before = mock.request_count();
