@@ -62,7 +62,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Memo<K, V> {
     }
 
     /// The kept value, if any and fresh.
-    #[cfg(test)]
     pub fn peek(&self, key: &K, clock: &dyn Clock) -> Option<V> {
         self.slot(key, clock.now()).get().map(|(v, _)| v.clone())
     }

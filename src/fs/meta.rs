@@ -111,6 +111,12 @@ impl Meta {
             .await
     }
 
+    /// The tag list of `repo` when one is cached and fresh; never asks the registry.
+    pub fn cached_tags(&self, registry: &str, repo: &str) -> Option<TagProbe> {
+        self.tags
+            .peek(&(registry.to_string(), repo.to_string()), &*self.clock)
+    }
+
     /// The registry's repositories, `None` when it offers no catalog (or refuses it).
     pub async fn catalog(&self, registry: &str) -> FsResult<Option<Arc<Vec<String>>>> {
         self.catalogs

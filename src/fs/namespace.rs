@@ -190,22 +190,44 @@ impl Fs {
         if !tag_ok && !sub_ok {
             return Err(not_found(registry, &sub));
         }
+        let catalog = self.meta.catalog(registry).await?;
         let here = if path.is_empty() {
-            Here::NotRepo
+            Ok(Here::NotRepo)
         } else {
             let repo = api_repo(registry, path);
-            match self.meta.tags(registry, &repo).await? {
-                TagProbe::Tags(t) if t.iter().any(|x| x == name) => {
-                    return Ok((
-                        key,
-                        self.image_node(registry, repo, LocKind::Tag(name.into())),
-                    ));
+            let under = format!("{repo}/");
+            let listed = catalog.as_ref().map(|l| l.contains(&repo));
+            let parent_only = catalog
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|r| r.starts_with(&under)));
+            let cached = self.meta.cached_tags(registry, &repo);
+            if listed == Some(false) && parent_only {
+                // The catalog shows this path only as the namespace of others: asking
+                // for its tags would cost a round trip for nothing. (A path it does not
+                // show at all may be a repository pushed since: that one is asked.)
+                Ok(Here::NotRepo)
+            } else if listed == Some(true) && cached.is_none() && tag_ok {
+                // Most names looked up in a repository are tags, and the first thing
+                // read below a tag is its manifest: ask for that directly.
+                match self.meta.resolve_tag(registry, &repo, name).await {
+                    Ok(_) => {
+                        return Ok((
+                            key,
+                            self.image_node(registry, repo, LocKind::Tag(name.into())),
+                        ))
+                    }
+                    Err(e) if e.kind() == FsErrorKind::NotFound => {
+                        self.tags_here(registry, &repo, name, key.clone()).await?
+                    }
+                    Err(e) => return Err(e),
                 }
-                TagProbe::Tags(t) if !t.is_empty() => Here::Repo,
-                TagProbe::Tags(_) => Here::NotRepo,
-                TagProbe::Missing(e) if e.kind() == FsErrorKind::Access => Here::Denied(e),
-                TagProbe::Missing(_) => Here::NotRepo,
+            } else {
+                self.tags_here(registry, &repo, name, key.clone()).await?
             }
+        };
+        let here = match here {
+            Ok(h) => h,
+            Err(found) => return Ok(found),
         };
         if !sub_ok {
             return match here {
@@ -217,7 +239,6 @@ impl Fs {
             registry: registry.to_string(),
             path: sub.clone(),
         };
-        let catalog = self.meta.catalog(registry).await?;
         if let Some(list) = &catalog {
             let api = api_repo(registry, &sub);
             let under = format!("{api}/");
@@ -234,6 +255,27 @@ impl Fs {
                 _ => Err(not_found(registry, &sub)),
             },
         }
+    }
+
+    /// What the repository `repo` is for a lookup of `name` in it, from its tag list:
+    /// `Err` with the image node when `name` is one of its tags.
+    async fn tags_here(
+        &self,
+        registry: &str,
+        repo: &str,
+        name: &str,
+        key: Key,
+    ) -> FsResult<Result<Here, (Key, Node)>> {
+        Ok(Ok(match self.meta.tags(registry, repo).await? {
+            TagProbe::Tags(t) if t.iter().any(|x| x == name) => {
+                let node = self.image_node(registry, repo.to_string(), LocKind::Tag(name.into()));
+                return Ok(Err((key, node)));
+            }
+            TagProbe::Tags(t) if !t.is_empty() => Here::Repo,
+            TagProbe::Tags(_) => Here::NotRepo,
+            TagProbe::Missing(e) if e.kind() == FsErrorKind::Access => Here::Denied(e),
+            TagProbe::Missing(_) => Here::NotRepo,
+        }))
     }
 
     /// Tags of the repository `path` (if it is one) and the namespaces below it.

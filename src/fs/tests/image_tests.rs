@@ -269,6 +269,11 @@ async fn multi_arch_tag_has_platform_dirs_and_whole_index_layout() {
 #[tokio::test]
 async fn tags_move_and_appear_after_the_ttl() {
     let t = setup();
+    // The tag list as first read, kept for the TTL.
+    assert_eq!(
+        t.ls(&format!("{REG}/app/web")).await.unwrap(),
+        ["latest", "v1", "v2"]
+    );
     let dir = format!("{REG}/app/web/v1");
     let dir_ino = t.ino(&dir).await;
     let before = t.walk(&format!("{dir}/manifest.json")).await.unwrap();

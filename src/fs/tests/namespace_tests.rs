@@ -249,3 +249,30 @@ async fn an_open_directory_keeps_its_listing() {
 }
 
 use std::collections::BTreeSet;
+
+/// A cold `cat REG/NS/REPO/TAG/manifest.json` costs three requests in a catalog
+/// registry: the catalog, the manifest, the config (for the file's mtime). A
+/// namespace only the catalog shows is not probed for tags, and a tag-shaped name in a
+/// listed repository is asked for as a manifest, which the next step needs anyway.
+#[tokio::test]
+async fn a_cold_manifest_read_costs_three_requests_with_a_catalog() {
+    let t = setup();
+    assert!(t
+        .cat(&format!("{REG}/app/web/v1/manifest.json"))
+        .await
+        .is_ok());
+    let calls = t.mock.calls();
+    let kinds: Vec<&str> = calls
+        .iter()
+        .map(|c| c.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(kinds, ["catalog", "manifest", "blob"], "{calls:?}");
+    // The tag list is still what `ls` shows, fetched when listed.
+    assert_eq!(
+        t.ls(&format!("{REG}/app/web")).await.unwrap(),
+        ["latest", "v1", "v2"]
+    );
+    // A name in a listed repository that is no tag falls back to the tag list.
+    let e = t.walk(&format!("{REG}/app/web/v9")).await.unwrap_err();
+    assert_eq!(e.kind(), FsErrorKind::NotFound);
+}
