@@ -180,7 +180,10 @@ async fn copy_inner(
     progress: &Progress,
 ) -> Result<String> {
     progress.line("Getting image source signatures");
-    let (top_bytes, top_type) = src.manifest(None).await?;
+    // What the destination holds now is asked at the same time (one round trip for
+    // both): a copy of an image that is already there ends here.
+    let (top, existing) = tokio::join!(src.manifest(None), dest.existing_manifest_digest());
+    let ((top_bytes, top_type), existing) = (top?, existing?);
     let top = Manifest::parse(&top_bytes, &top_type)?;
     let engine = single::Engine {
         src,
@@ -190,6 +193,12 @@ async fn copy_inner(
     };
 
     if !top.is_index() {
+        if engine
+            .already_there(existing.as_deref(), None, &top_bytes, &top_type)
+            .await?
+        {
+            return Ok(manifest::sha256_digest(&top_bytes));
+        }
         let out = engine.copy_one(None, &top_bytes, &top_type).await?;
         engine
             .write_top(&out.bytes, &out.media_type, out.changed, None)
@@ -203,6 +212,12 @@ async fn copy_inner(
             let digest = manifest::choose_instance(&top, &opts.platform)
                 .map_err(|e| e.context("choosing an image from the manifest list"))?;
             let (bytes, mt) = src.manifest(Some(&digest)).await?;
+            if engine
+                .already_there(existing.as_deref(), Some(&digest), &bytes, &mt)
+                .await?
+            {
+                return Ok(digest);
+            }
             let out = engine.copy_one(Some(&digest), &bytes, &mt).await?;
             engine
                 .write_top(&out.bytes, &out.media_type, out.changed, Some(&digest))

@@ -505,7 +505,7 @@ impl Client {
         accept: &[&str],
     ) -> Result<FetchedManifest> {
         let (resp, what) = self
-            .manifest_request(Method::GET, repo, reference, accept)
+            .manifest_request(Method::GET, repo, reference, accept, Access::Pull)
             .await?;
         let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
         let digest_header = header_string(resp.headers(), "docker-content-digest");
@@ -524,8 +524,21 @@ impl Client {
         reference: &str,
         accept: &[&str],
     ) -> Result<HeadInfo> {
+        self.head_manifest_as(repo, reference, accept, Access::Pull)
+            .await
+    }
+
+    /// [`Client::head_manifest`] asking for `access` to the repository (a destination
+    /// asks for push at once, so its later writes need no second token).
+    pub async fn head_manifest_as(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+        access: Access,
+    ) -> Result<HeadInfo> {
         let (resp, _) = self
-            .manifest_request(Method::HEAD, repo, reference, accept)
+            .manifest_request(Method::HEAD, repo, reference, accept, access)
             .await?;
         Ok(head_info(&resp))
     }
@@ -537,12 +550,13 @@ impl Client {
         repo: &str,
         reference: &str,
         accept: &[&str],
+        access: Access,
     ) -> Result<(reqwest::Response, String)> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, accept_header(accept)?);
         let resp = self
-            .send(method, &path, Some(repo), Access::Pull, headers)
+            .send(method, &path, Some(repo), access, headers)
             .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
         let resp = response::check(resp, &what).await?;

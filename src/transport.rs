@@ -137,6 +137,21 @@ pub trait ImageDestination: Send + Sync {
         LayerCompression::Preserve
     }
 
+    /// Whether `put_blob` itself checks the bytes against `info.digest` (when sha256)
+    /// and `info.size` (when not -1), failing and storing nothing on a mismatch. The
+    /// copy engine then does not hash a blob it passes through unchanged a second time.
+    fn verifies_blobs(&self) -> bool {
+        false
+    }
+
+    /// The digest of the manifest the destination's reference names now, when the
+    /// destination can tell at the cost of one small request (a registry tag); `None`
+    /// when it cannot or nothing is there. A copy of an image that is already there
+    /// then ends without writing (every blob a registry manifest names is stored).
+    async fn existing_manifest_digest(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// If the blob is already present (or can be made present without its bytes, like a
     /// registry's cross-repository mount from `from`), its stored description.
     async fn try_reuse_blob(

@@ -278,21 +278,31 @@ impl Engine<'_> {
             size
         };
         let stream = self.progress.track(kind, &info.digest, expected, stream);
-        let verified: crate::transport::BlobStream = Box::pin(VerifyingReader::new(
-            stream,
-            &info.digest,
-            expected,
-            what.clone(),
-        ));
+        let verify = |stream: crate::transport::BlobStream| -> crate::transport::BlobStream {
+            Box::pin(VerifyingReader::new(
+                stream,
+                &info.digest,
+                expected,
+                what.clone(),
+            ))
+        };
+        // A destination that checks what it stores gets the bytes as they come; the
+        // source's digest is checked here only where the destination cannot (recoding).
+        let dest_checks = self.dest.verifies_blobs();
+        let stream = if dest_checks { stream } else { verify(stream) };
         let stored = if plan.opaque {
-            self.dest.put_blob(verified, info).await
+            self.dest.put_blob(stream, info).await
         } else {
-            let (actual, stream) = detect(verified)
+            let (actual, stream) = detect(stream)
                 .await
                 .map_err(|e| Error::from(e).context(format!("reading {what}")))?;
             if actual == plan.to {
                 self.dest.put_blob(Box::pin(stream), info).await
             } else {
+                let stream = match dest_checks {
+                    true => tokio::io::BufReader::new(verify(Box::pin(stream))),
+                    false => stream,
+                };
                 if self.opts.preserve_digests {
                     return Err(Error::invalid(format!(
                         "--preserve-digests: {what} must be recompressed for {}",
@@ -314,6 +324,54 @@ impl Engine<'_> {
         .map_err(|e| e.context(format!("copying {what} to {}", self.dest.describe())))?;
         self.progress.blob_done(stored.size.max(0) as u64);
         Ok(stored)
+    }
+
+    /// Whether the destination already holds exactly what copying `bytes` would write:
+    /// its reference names a manifest with `existing` digest, equal to these bytes'
+    /// digest, and the copy would change neither the format nor any layer. Then every
+    /// blob is there too (a registry stores a manifest only with its blobs), so the
+    /// copy is done; progress reports each blob as skipped, as when they are checked one
+    /// by one. Signatures to store rule this out (they are written as usual).
+    pub async fn already_there(
+        &self,
+        existing: Option<&str>,
+        instance: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<bool> {
+        let Some(existing) = existing else {
+            return Ok(false);
+        };
+        if mt::is_schema1(media_type) || manifest::sha256_digest(bytes) != existing {
+            return Ok(false);
+        }
+        let m = Manifest::parse(bytes, media_type)?;
+        let Some(config) = m.config().filter(|_| !m.is_index()) else {
+            return Ok(false);
+        };
+        let format = convert::choose_format(
+            media_type,
+            self.opts.wanted_format()?,
+            &self.dest.supported_manifest_types(),
+        )?;
+        if ManifestFormat::of(media_type) != Some(format) {
+            return Ok(false);
+        }
+        let layers = m.layers();
+        for l in &layers {
+            if matches!(self.plan(l, format)?, Some(p) if p.from != p.to) {
+                return Ok(false);
+            }
+        }
+        if !self.opts.remove_signatures && !self.src.signatures(instance).await?.is_empty() {
+            return Ok(false);
+        }
+        self.progress.blob_skipped("config", &config.digest);
+        for l in &layers {
+            self.progress.blob_skipped("blob", &l.digest);
+        }
+        self.progress.line("Writing manifest to image destination");
+        Ok(true)
     }
 
     /// Writes the top manifest and, unless removed, the source's signatures.

@@ -287,6 +287,10 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 
 #[async_trait]
 impl ImageDestination for DirDestination {
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         format!("dir:{}", self.path.display())
     }

@@ -303,6 +303,33 @@ impl ImageDestination for DockerDestination {
         ))
     }
 
+    async fn existing_manifest_digest(&self) -> Result<Option<String>> {
+        let reference = match (self.reference.tag(), self.reference.digest()) {
+            (Some(t), _) => t.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => return Ok(None),
+        };
+        // Push access asked at once: a copy that goes on writes with the same token.
+        let head = self
+            .client
+            .head_manifest_as(
+                self.repo(),
+                &reference,
+                manifest::MANIFEST_ACCEPT,
+                registry::Access::PushPull,
+            )
+            .await;
+        match head {
+            Ok(h) => Ok(h.digest),
+            // Not there, or not to be known: the copy writes as usual (and reports what
+            // really stops it).
+            Err(e) => {
+                tracing::debug!("{}: no current manifest: {e}", self.describe());
+                Ok(None)
+            }
+        }
+    }
+
     async fn try_reuse_blob(
         &self,
         info: &BlobInfo,

@@ -275,6 +275,10 @@ impl OciArchiveDestination {
 
 #[async_trait]
 impl ImageDestination for OciArchiveDestination {
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }

@@ -53,7 +53,9 @@ fn registry_to_registry_keeps_manifest_bytes_and_skips_existing_blobs() {
             l.blob.digest
         );
     }
-    // Again: nothing to send.
+    // Again: the destination's tag already names this manifest, so nothing is sent
+    // and no blob is even asked about; progress still reports each blob skipped.
+    let log_before = dst.log().len();
     let again = copy(&[&from, &to]);
     again.assert_success();
     assert_eq!(
@@ -61,6 +63,28 @@ fn registry_to_registry_keeps_manifest_bytes_and_skips_existing_blobs() {
         4,
         "{}",
         again.stdout
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let log = loop {
+        let log = dst.log()[log_before..].to_string();
+        // The access log line may trail the response a little.
+        if log.contains("HEAD /v2/copied/multilayer/manifests/v1")
+            || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        log.contains("HEAD /v2/copied/multilayer/manifests/v1"),
+        "{log}"
+    );
+    // (Only scry's requests: the checks above read blobs too, and their lines may
+    // land late.)
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("scry/") && (l.contains("/blobs/") || l.contains("\"PUT "))),
+        "{log}"
     );
     // skopeo reads what scry wrote and copies it onward.
     let out = run(skopeo().args([

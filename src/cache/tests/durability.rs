@@ -260,8 +260,16 @@ async fn caches_sharing_a_directory_share_chunks_and_respect_each_others_pins() 
     let (dx, kx) = blob(3 * MIB, 60);
     let (dy, ky) = blob(4 * MIB, 61);
     let (mx, my) = (Mock::new(&dx), Mock::new(&dy));
-    // b reads what a fetched without fetching it again.
+    // b reads what a fetched without fetching it again, once a has written the chunk's
+    // map byte (kept in memory while a still uses the blob: the read may return first).
     a.read(&kx, 10, 10, &mx.dyn_()).await.unwrap();
+    let map = dir
+        .path()
+        .join(format!("partial/sha256/{}.chunks", hex(&kx)));
+    eventually("chunk 0 of x on disk", || {
+        fs::read(&map).is_ok_and(|m| m.get(48) == Some(&1))
+    })
+    .await;
     let got = b.read(&kx, 20, 10, &mx.dyn_()).await.unwrap();
     assert_eq!(&got[..], &dx[20..30]);
     assert_eq!(mx.request_count(), 1);

@@ -215,6 +215,10 @@ impl DockerArchiveDestination {
 
 #[async_trait]
 impl ImageDestination for DockerArchiveDestination {
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }

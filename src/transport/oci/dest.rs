@@ -122,6 +122,10 @@ impl OciDestination {
 
 #[async_trait]
 impl ImageDestination for OciDestination {
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }
