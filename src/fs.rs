@@ -454,6 +454,20 @@ impl Fs {
         }
     }
 
+    /// Whether inode `ino` is a blob stored whole in the backend's cache now.
+    pub fn is_complete_blob(&self, ino: u64) -> bool {
+        let Ok((node, _)) = self.inodes.get(ino) else {
+            return false;
+        };
+        match &*node {
+            Node::File(f) => match &f.content {
+                Content::Blob { digest, .. } => self.meta.backend.local_blob(digest).is_some(),
+                Content::Inline(_) => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Reads up to `size` bytes at `offset`; fewer only at the end of the file.
     pub async fn read(&self, _ino: u64, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
         let node = match self.handles().get(&fh) {

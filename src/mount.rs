@@ -60,7 +60,8 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         cfg.passthrough,
     );
     let pt = adapter.passthrough();
-    fs.add_stats_section("passthrough", Box::new(move || pt.stats()));
+    let stats_pt = pt.clone();
+    fs.add_stats_section("passthrough", Box::new(move || stats_pt.stats()));
     let options = vec![
         fuser::MountOption::FSName("scry".into()),
         fuser::MountOption::Subtype("scry".into()),
@@ -75,6 +76,7 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     }
     let session = fuser::spawn_mount(adapter, &cfg.mountpoint, &fuse_config)
         .map_err(|e| Error::Io(e).context(format!("mounting on {}", cfg.mountpoint.display())))?;
+    pt.set_notifier(session.notifier());
     tracing::info!("mounted on {}", cfg.mountpoint.display());
     raise_readahead(&cfg.mountpoint);
     if let Some(ready) = std::env::var_os(READY_ENV) {

@@ -29,6 +29,18 @@ fn hex(key: &BlobKey) -> &str {
     &key.digest[7..]
 }
 
+/// Waits until the chunk map of `key` in `dir` marks `chunks` present on disk: a
+/// cache writes map bytes when it lets go of a blob, which may be just after the read
+/// that fetched them returned.
+async fn map_bytes_written(dir: &Path, key: &BlobKey, chunks: &[u64]) {
+    // The map starts at byte 48: a 32-byte header, then the 16-byte users record.
+    let map = dir.join(format!("partial/sha256/{}.chunks", hex(key)));
+    eventually("chunk map bytes on disk", || {
+        fs::read(&map).is_ok_and(|m| chunks.iter().all(|&c| m.get(48 + c as usize) == Some(&1)))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_complete_blobs_and_partial_chunks() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,6 +53,7 @@ async fn restart_keeps_complete_blobs_and_partial_chunks() {
         cache.read(&ky, 2 * MIB + 5, 100, &my.dyn_()).await.unwrap();
         cache.read(&ky, 4 * MIB + 5, 100, &my.dyn_()).await.unwrap();
     }
+    map_bytes_written(dir.path(), &ky, &[2, 4]).await;
     let cache = BlobCache::open(config(dir.path(), MIB)).unwrap();
     let s = cache.stats();
     assert_eq!((s.complete_blobs, s.partial_blobs), (1, 1));
@@ -79,6 +92,7 @@ async fn a_chunk_without_its_map_byte_is_refetched_not_served() {
             .await
             .unwrap();
     }
+    map_bytes_written(dir.path(), &key, &[1, 3]).await;
     let pdir = dir.path().join("partial/sha256");
     let data_file = fs::OpenOptions::new()
         .write(true)
@@ -263,13 +277,7 @@ async fn caches_sharing_a_directory_share_chunks_and_respect_each_others_pins() 
     // b reads what a fetched without fetching it again, once a has written the chunk's
     // map byte (kept in memory while a still uses the blob: the read may return first).
     a.read(&kx, 10, 10, &mx.dyn_()).await.unwrap();
-    let map = dir
-        .path()
-        .join(format!("partial/sha256/{}.chunks", hex(&kx)));
-    eventually("chunk 0 of x on disk", || {
-        fs::read(&map).is_ok_and(|m| m.get(48) == Some(&1))
-    })
-    .await;
+    map_bytes_written(dir.path(), &kx, &[0]).await;
     let got = b.read(&kx, 20, 10, &mx.dyn_()).await.unwrap();
     assert_eq!(&got[..], &dx[20..30]);
     assert_eq!(mx.request_count(), 1);
