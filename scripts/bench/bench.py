@@ -339,7 +339,9 @@ def bench_mount(reg, big_layer, layer_url):
     size_mib = big_layer["size"] / (1 << 20)
     cold_t, curl_t, warm_t, direct_t, verified_t = [], [], [], [], []
     ls_t = []
-    for _ in range(ROUNDS):
+    # Cold reads vary much from one run to the next here (the same read takes 160 to
+    # 350 ms): at least five samples for the medians.
+    for _ in range(max(ROUNDS, 5)):
         pid = mount()
         try:
             t = time.perf_counter()
@@ -363,7 +365,9 @@ def bench_mount(reg, big_layer, layer_url):
                     f"curl {size_mib / cu:.0f} MiB/s", f"{cu / c:.2f} of curl (target ≥ 0.8)"))
     v = median(verified_t)
     results.append((f"sequential read of the layer, cold, against a verified download", f"{size_mib / c:.0f} MiB/s",
-                    f"curl | openssl dgst -sha256: {size_mib / v:.0f} MiB/s", f"{v / c:.2f} of it"))
+                    f"curl \\| openssl dgst -sha256: {size_mib / v:.0f} MiB/s", f"{v / c:.2f} of it"))
+    results.append(("(a verified download itself, against curl)", "", "",
+                    f"{cu / v:.2f} of curl: the ceiling for any read that verifies"))
     results.append((f"sequential read of the layer, warm", f"{size_mib / w:.0f} MiB/s",
                     f"cache file {size_mib / d:.0f} MiB/s", f"{d / w:.2f} of direct (target ≥ 0.9)"))
     results.append(("ls -R of a repository with 300 tags (cold)", fmt_s(median(ls_t)), "", ""))
@@ -417,6 +421,20 @@ def write_report(sha, disk, loop_bw, mount_rows):
     lines += ["", "## Mount", "", "| measurement | scry | reference | ratio / target |", "|---|---|---|---|"]
     for n, a, b, r in mount_rows:
         lines.append(f"| {n} | {a} | {b} | {r} |")
+    lines += [
+        "",
+        "## Reading the cold-read row",
+        "",
+        "A cold read through the mount fetches the blob, stores it in the cache and hashes "
+        "every byte: the last bytes of a blob are handed out only once the whole blob "
+        "matched its digest. `curl -o /dev/null` does neither. The least any verified read "
+        "can do is a verified download, `curl | openssl dgst -sha256` (nothing stored, "
+        "SHA-256 with the CPU's SHA extensions, as scry uses them), measured in the same "
+        "run: on this 2-core machine it reaches only the share of curl's speed shown "
+        "above, so the target of 0.8 of curl is out of reach for a read that verifies "
+        "every byte. Cold reads also vary a lot from run to run here (the same read takes "
+        "160 to 350 ms), hence at least five samples.",
+    ]
     lines.append("")
     text = "\n".join(lines)
     with open(REPORT, "w") as f:
