@@ -9,6 +9,7 @@ mod login;
 mod mount;
 mod options;
 mod output;
+mod sync;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,8 +60,8 @@ enum Command {
     Copy(Box<copy::CopyArgs>),
     /// Delete image IMAGE-NAME
     Delete(delete::DeleteArgs),
-    /// Synchronize one or more images from one location to another (not implemented yet)
-    Sync(NotYet),
+    /// Synchronize one or more images from one location to another
+    Sync(Box<sync::SyncArgs>),
     /// Create a signature using local files (not implemented yet)
     #[command(name = "standalone-sign")]
     StandaloneSign(NotYet),
@@ -156,7 +157,7 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Logout(a) => login::logout(global, a),
         Command::Copy(a) => copy::run(global, *a).await,
         Command::Delete(a) => delete::run(global, a).await,
-        Command::Sync(_) => not_yet("sync"),
+        Command::Sync(a) => sync::run(global, *a).await,
         Command::StandaloneSign(_) => not_yet("standalone-sign"),
         Command::StandaloneVerify(_) => not_yet("standalone-verify"),
         Command::Mount(_) | Command::Unmount(_) | Command::Cache(_) => {

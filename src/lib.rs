@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod mount;
 pub mod reference;
 pub mod registry;
+pub mod sync;
 pub mod sysroots;
 pub mod template;
 pub mod transport;

@@ -10,3 +10,4 @@ mod harness_tests;
 mod inspect_tests;
 mod login_tests;
 mod mount_tests;
+mod sync_tests;
