@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod mount;
 pub mod reference;
+pub mod registries_conf;
 pub mod registry;
 pub mod sync;
 pub mod sysroots;

@@ -103,6 +103,19 @@ pub struct GlobalOpts {
 }
 
 impl GlobalOpts {
+    /// registries.conf as `--registries-conf` (or the defaults) names it, read once.
+    pub fn registries(&self) -> Result<std::sync::Arc<crate::registries_conf::RegistriesConf>> {
+        static LOADED: std::sync::OnceLock<std::sync::Arc<crate::registries_conf::RegistriesConf>> =
+            std::sync::OnceLock::new();
+        if let Some(c) = LOADED.get() {
+            return Ok(c.clone());
+        }
+        let c = std::sync::Arc::new(crate::registries_conf::RegistriesConf::load(
+            self.registries_conf.as_deref(),
+        )?);
+        Ok(LOADED.get_or_init(|| c).clone())
+    }
+
     pub fn platform(&self) -> PlatformChoice {
         PlatformChoice {
             os: self.override_os.clone(),
@@ -212,6 +225,7 @@ impl ImageOpts {
             retry_delay: retry.retry_delay,
             user_agent_prefix: global.user_agent_prefix.clone(),
             timeout: super::DEFAULT_REQUEST_TIMEOUT,
+            registries: Some(global.registries()?),
         })
     }
 }

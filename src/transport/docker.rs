@@ -43,6 +43,8 @@ pub struct DockerOptions {
     pub retry_delay: Option<Duration>,
     pub user_agent_prefix: Option<String>,
     pub timeout: Duration,
+    /// registries.conf: `insecure` where no TLS choice was given, and `blocked`.
+    pub registries: Option<std::sync::Arc<crate::registries_conf::RegistriesConf>>,
 }
 
 impl Default for DockerOptions {
@@ -56,6 +58,7 @@ impl Default for DockerOptions {
             retry_delay: None,
             user_agent_prefix: None,
             timeout: Duration::from_secs(60),
+            registries: None,
         }
     }
 }
@@ -94,8 +97,18 @@ pub fn connect_with_key(
             }
         }
     };
+    let entry = opts.registries.as_ref().and_then(|c| c.find(key));
+    if let Some(e) = entry.filter(|e| e.blocked) {
+        return Err(Error::invalid(format!(
+            "registry {registry} is blocked in {} (prefix {:?})",
+            e.file.display(),
+            e.prefix
+        )));
+    }
+    // A flag wins over registries.conf; `insecure` there allows HTTP and unverified TLS.
+    let conf_insecure = entry.is_some_and(|e| e.insecure);
     let mut config = ClientConfig {
-        tls_verify: opts.tls_verify.unwrap_or(true),
+        tls_verify: opts.tls_verify.unwrap_or(!conf_insecure),
         cert_dir: opts.cert_dir.clone(),
         credential,
         retry_times: opts.retry_times,

@@ -8,6 +8,7 @@
 mod errors;
 mod list_tags;
 mod manifest_digest;
+mod registries_conf;
 
 use serde_json::Value;
 
