@@ -12,6 +12,7 @@ pub mod fs;
 pub mod inspect;
 pub mod manifest;
 pub mod mount;
+pub mod policy;
 pub mod reference;
 pub mod registries_conf;
 pub mod registry;

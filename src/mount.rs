@@ -29,6 +29,8 @@ pub struct MountConfig {
     pub allow_other: bool,
     /// Hand complete cached blobs to the kernel (FUSE passthrough) where it can.
     pub passthrough: bool,
+    /// The trust policy for copy-to sources.
+    pub policy: Option<crate::policy::Policy>,
     /// Registries listed at the root from the start.
     pub registries: Vec<String>,
 }
@@ -45,12 +47,9 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         .map_err(|e| e.context(format!("opening the cache in {}", cfg.cache.dir.display())))?;
     let timeout = cfg.docker.timeout;
     let platform = cfg.fs.platform.clone();
-    let backend = Arc::new(RegistryBackend::new(
-        cfg.docker,
-        cache,
-        platform,
-        cfg.registries,
-    ));
+    let backend = Arc::new(
+        RegistryBackend::new(cfg.docker, cache, platform, cfg.registries).with_policy(cfg.policy),
+    );
     let fs = Arc::new(Fs::new(backend, cfg.fs));
     // A request may wait on one network answer plus cache work: a little over the timeout.
     let adapter = FuseAdapter::new(

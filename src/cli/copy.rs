@@ -149,6 +149,9 @@ pub async fn run(global: &GlobalOpts, a: CopyArgs) -> Result<()> {
     let dest_name = ImageName::parse(&a.destination)
         .map_err(|e| e.context(format!("parsing image name {:?}", a.destination)))?;
     let opts = a.options(global)?;
+    if let Some(policy) = global.policy()? {
+        policy.check_source(&src_name)?;
+    }
     let additional_tags = a
         .additional_tags
         .iter()

@@ -137,6 +137,7 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         docker,
         allow_other: a.allow_other,
         passthrough: a.passthrough,
+        policy: global.policy()?,
         registries: a.registries,
     })
 }

@@ -116,6 +116,15 @@ impl GlobalOpts {
         Ok(LOADED.get_or_init(|| c).clone())
     }
 
+    /// The trust policy copies must satisfy (`None` with `--insecure-policy` or when
+    /// no policy file exists).
+    pub fn policy(&self) -> Result<Option<crate::policy::Policy>> {
+        if self.insecure_policy {
+            return Ok(None);
+        }
+        crate::policy::Policy::load(self.policy.as_deref())
+    }
+
     pub fn platform(&self) -> PlatformChoice {
         PlatformChoice {
             os: self.override_os.clone(),

@@ -140,6 +140,7 @@ pub async fn run(global: &GlobalOpts, a: SyncArgs) -> Result<()> {
         scoped: a.scoped,
         append_suffix: a.append_suffix.clone(),
     };
+    let policy = global.policy()?;
     let (items, sources) = sync::plan(&source, &dest, &naming, &src_docker).await?;
     // Like the copies, a directory destination never replaces what is there: refuse
     // before anything is copied.
@@ -183,7 +184,15 @@ pub async fn run(global: &GlobalOpts, a: SyncArgs) -> Result<()> {
             item.source,
             item.dest
         ));
-        match copy_one(item, global, &dest_ctx, &opts, &progress).await {
+        let allowed = match &policy {
+            Some(p) => p.check_source(&item.source),
+            None => Ok(()),
+        };
+        let copied = match allowed {
+            Ok(()) => copy_one(item, global, &dest_ctx, &opts, &progress).await,
+            Err(e) => Err(e),
+        };
+        match copied {
             Ok(digest) => digests.push_str(&format!("{digest} {}\n", item.dest)),
             Err(e) if a.keep_going => {
                 failed += 1;

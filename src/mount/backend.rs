@@ -29,6 +29,8 @@ pub struct RegistryBackend {
     used: Mutex<BTreeSet<String>>,
     /// Registries with stored credentials, listed from the start.
     configured: Vec<String>,
+    /// The trust policy copy-to sources must satisfy.
+    policy: Option<crate::policy::Policy>,
 }
 
 impl RegistryBackend {
@@ -45,7 +47,14 @@ impl RegistryBackend {
             clients: Mutex::new(HashMap::new()),
             used: Mutex::new(BTreeSet::new()),
             configured,
+            policy: None,
         }
+    }
+
+    /// Copy-to jobs check their source against `policy` first.
+    pub fn with_policy(mut self, policy: Option<crate::policy::Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn client(&self, registry: &str) -> Result<Client> {
@@ -199,6 +208,9 @@ impl Backend for RegistryBackend {
             request.source.registry, request.source.repository, request.source.digest
         ))?;
         let job = JobOptions::parse(&request.options)?;
+        if let Some(p) = &self.policy {
+            p.check_source(&ImageName::Docker(src_ref.clone()))?;
+        }
         let dest_name = ImageName::parse(&request.destination)
             .map_err(|e| e.context(format!("copy-to destination {:?}", request.destination)))?;
         let inner = DockerSource::with_client(src_ref, self.client(&request.source.registry)?);

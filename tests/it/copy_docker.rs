@@ -351,3 +351,70 @@ fn token_registry_copy_mounts_with_both_scopes() {
     );
     assert_eq!(raw_manifest(&reg, "team/small:1"), fx.small.image.manifest);
 }
+
+/// `--policy` as skopeo applies it to a copy's source: a `reject` scope refuses the
+/// copy (exit 1, nothing written), other images pass; `--insecure-policy` skips the
+/// policy; a signature requirement is refused, not skipped; a missing file is named.
+#[test]
+fn trust_policy_rejects_as_skopeo_does() {
+    let (src, _) = shared_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, scope_reqs: &str| {
+        let p = dir.path().join(name);
+        let text = format!(
+            r#"{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{"{}/small":{scope_reqs}}}}}}}"#,
+            src.url()
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let reject = write("reject.json", r#"[{"type":"reject"}]"#);
+    let signed = write(
+        "signed.json",
+        r#"[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/nonexistent.gpg"}]"#,
+    );
+    let dest = |n: &str| format!("dir:{}", dir.path().join(n).display());
+    for name in ["scry", "skopeo"] {
+        let tool = || if name == "scry" { scry() } else { skopeo() };
+        let copy_with = |policy: &std::path::Path, image: &str, to: &str| {
+            run(tool()
+                .arg("--policy")
+                .arg(policy)
+                .args(["copy", "--src-tls-verify=false"])
+                .arg(src.docker_ref(image))
+                .arg(dest(to)))
+        };
+        let out = copy_with(&reject, "small:latest", &format!("{name}-small"));
+        out.assert_code(1);
+        assert!(out.stderr.contains("rejected by policy"), "{name}: {out}");
+        if name == "scry" {
+            // (skopeo leaves the destination directory it made before asking.)
+            assert!(!dir.path().join("scry-small").exists());
+        }
+        copy_with(&reject, "multilayer:latest", &format!("{name}-multi")).assert_success();
+        run(tool()
+            .args(["--insecure-policy", "--policy"])
+            .arg(&reject)
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(src.docker_ref("small:latest"))
+            .arg(dest(&format!("{name}-insecure"))))
+        .assert_success();
+    }
+    let out = run(scry()
+        .arg("--policy")
+        .arg(&signed)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(src.docker_ref("small:latest"))
+        .arg(dest("signed")));
+    out.assert_code(1);
+    assert!(out.stderr.contains("does not verify signatures"), "{out}");
+    let missing = dir.path().join("nope.json");
+    let out = run(scry()
+        .arg("--policy")
+        .arg(&missing)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(src.docker_ref("small:latest"))
+        .arg(dest("missing")));
+    out.assert_code(1);
+    assert!(out.stderr.contains("nope.json"), "{out}");
+}
