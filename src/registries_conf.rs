@@ -8,9 +8,10 @@
 //! `/etc/containers/registries.conf.d` and `$HOME/.config/containers/registries.conf.d`
 //! in name order (a later table for the same prefix replaces an earlier one).
 //!
-//! Not applied yet: `location` remapping and `mirror`s (a table using them is named in a
-//! warning), short-name aliases and search registries (docker references are always
-//! fully qualified here, as skopeo's are).
+//! Reading an image follows `location` remapping and `mirror`s (tried in order, then the
+//! primary location; `mirror-by-digest-only` / `pull-from-mirror`), as skopeo does;
+//! pushes go where the name says. Not applied: short-name aliases and search
+//! registries (docker references are always fully qualified here, as skopeo's are).
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,28 @@ pub struct RegistryEntry {
     pub blocked: bool,
     /// The file it came from, for messages.
     pub file: PathBuf,
+    /// Where names under `prefix` really are (`prefix` when not remapped).
+    pub location: String,
+    /// Tried before `location` when reading, in order.
+    pub mirrors: Vec<MirrorEntry>,
+    /// Which references may be read from mirrors.
+    pub mirror_use: MirrorUse,
+}
+
+/// One `[[registry.mirror]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorEntry {
+    pub location: String,
+    pub insecure: bool,
+}
+
+/// `mirror-by-digest-only` / `pull-from-mirror`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MirrorUse {
+    #[default]
+    All,
+    DigestOnly,
+    TagOnly,
 }
 
 /// The merged configuration.
@@ -53,7 +76,21 @@ struct TableV2 {
     #[serde(default)]
     blocked: bool,
     #[serde(default)]
-    mirror: Vec<toml::Value>,
+    mirror: Vec<MirrorTable>,
+    #[serde(default)]
+    mirror_by_digest_only: bool,
+    #[serde(default)]
+    pull_from_mirror: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct MirrorTable {
+    location: String,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default)]
+    pull_from_mirror: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,15 +188,36 @@ impl RegistriesConf {
                     file.display()
                 )));
             };
-            let remaps = t.location.as_deref().is_some_and(|l| l != prefix);
-            if remaps || !t.mirror.is_empty() {
+            let location = t.location.clone().unwrap_or_else(|| prefix.clone());
+            let mirror_use = match t.pull_from_mirror.as_deref() {
+                _ if t.mirror_by_digest_only => MirrorUse::DigestOnly,
+                None | Some("all") => MirrorUse::All,
+                Some("digest-only") => MirrorUse::DigestOnly,
+                Some("tag-only") => MirrorUse::TagOnly,
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                    "{}: {prefix}: pull-from-mirror {other:?} is not all, digest-only or tag-only",
+                    file.display()
+                )))
+                }
+            };
+            if t.mirror.iter().any(|m| m.pull_from_mirror.is_some()) {
                 tracing::warn!(
-                    "{}: {prefix}: location remapping and mirrors are not applied yet; \
-                     {prefix} is used as written",
+                    "{}: {prefix}: pull-from-mirror on a single mirror is not applied (the table's is)",
                     file.display()
                 );
             }
             add(RegistryEntry {
+                location,
+                mirrors: t
+                    .mirror
+                    .into_iter()
+                    .map(|m| MirrorEntry {
+                        location: m.location,
+                        insecure: m.insecure,
+                    })
+                    .collect(),
+                mirror_use,
                 prefix,
                 insecure: t.insecure,
                 blocked: t.blocked,
@@ -177,10 +235,41 @@ impl RegistriesConf {
                     insecure: insecure.contains(r),
                     blocked: block.contains(r),
                     file: file.to_path_buf(),
+                    location: r.clone(),
+                    mirrors: Vec::new(),
+                    mirror_use: MirrorUse::All,
                 });
             }
         }
         Ok(())
+    }
+
+    /// Where to read image `name` (`host[:port]/repository`) from, in order: each
+    /// mirror (unless the reference kind rules mirrors out), then the primary location,
+    /// each with its `insecure`. Just `name` when no table remaps it.
+    pub fn pull_locations(&self, name: &str, by_digest: bool) -> Vec<(String, bool)> {
+        let Some(e) = self.find(name) else {
+            return vec![(name.to_string(), false)];
+        };
+        if e.prefix.starts_with("*.") {
+            return vec![(name.to_string(), e.insecure)];
+        }
+        let rest = &name[e.prefix.len()..];
+        let use_mirrors = match e.mirror_use {
+            MirrorUse::All => true,
+            MirrorUse::DigestOnly => by_digest,
+            MirrorUse::TagOnly => !by_digest,
+        };
+        let mut out: Vec<(String, bool)> = Vec::new();
+        if use_mirrors {
+            out.extend(
+                e.mirrors
+                    .iter()
+                    .map(|m| (format!("{}{rest}", m.location), m.insecure)),
+            );
+        }
+        out.push((format!("{}{rest}", e.location), e.insecure));
+        out
     }
 
     /// The table for image name `name` (`host[:port]/repository…`): the longest
@@ -237,6 +326,37 @@ mod tests {
         let e = c.find("a.example/x").unwrap();
         assert!(!e.insecure);
         assert_eq!(e.file, Path::new("drop-in.conf"));
+    }
+
+    #[test]
+    fn mirrors_then_the_remapped_location() {
+        let c = conf(
+            "[[registry]]\nprefix = \"example.com/foo\"\nlocation = \"internal.example/bar\"\n\n\
+             [[registry.mirror]]\nlocation = \"mirror-0.local/for-foo\"\n\n\
+             [[registry.mirror]]\nlocation = \"mirror-1.local/foo\"\ninsecure = true\n\n\
+             [[registry]]\nprefix = \"example.com/digests\"\nmirror-by-digest-only = true\n\n\
+             [[registry.mirror]]\nlocation = \"mirror-2.local\"\n",
+        );
+        assert_eq!(
+            c.pull_locations("example.com/foo/image", false),
+            [
+                ("mirror-0.local/for-foo/image".to_string(), false),
+                ("mirror-1.local/foo/image".to_string(), true),
+                ("internal.example/bar/image".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            c.pull_locations("example.com/digests/x", false),
+            [("example.com/digests/x".to_string(), false)]
+        );
+        assert_eq!(
+            c.pull_locations("example.com/digests/x", true)[0].0,
+            "mirror-2.local/x"
+        );
+        assert_eq!(
+            c.pull_locations("other.example/x", true),
+            [("other.example/x".to_string(), false)]
+        );
     }
 
     #[test]

@@ -223,7 +223,7 @@ pub async fn open_source(
     use crate::reference::ImageName;
     name.require_supported()?;
     Ok(match name {
-        ImageName::Docker(r) => Box::new(docker::DockerSource::new(r.clone(), &ctx.docker)?),
+        ImageName::Docker(r) => Box::new(docker::DockerSource::open(r.clone(), &ctx.docker).await?),
         ImageName::Dir(path) => Box::new(dir::DirSource::open(path).await?),
         ImageName::Oci {
             path,

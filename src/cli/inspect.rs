@@ -48,10 +48,13 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     };
     // A registry image: one client for the image and its tag list (one connection pool,
     // one token cache).
+    // The repository whose tags are listed: where the image is read from.
+    let mut repo = String::new();
     let (src, client): (Box<dyn ImageSource>, Option<Client>) = match &name {
         ImageName::Docker(r) => {
-            let ds = DockerSource::new(r.clone(), &ctx.docker)?;
+            let ds = DockerSource::open(r.clone(), &ctx.docker).await?;
             let client = ds.client().clone();
+            repo = ds.reference().repository().to_string();
             (Box::new(ds), Some(client))
         }
         _ => (transport::open_source(&name, &ctx).await?, None),
@@ -63,8 +66,7 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
     }
     // Tags are listed for registry images only, and not for --config.
     let tag_lister = match (&name, client) {
-        (ImageName::Docker(r), Some(client)) if !a.no_tags && !a.config => {
-            let repo = r.repository().to_string();
+        (ImageName::Docker(_), Some(client)) if !a.no_tags && !a.config => {
             Some(async move { client.list_tags(&repo).await })
         }
         _ => None,

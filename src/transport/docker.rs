@@ -199,9 +199,67 @@ impl DockerSource {
         })
     }
 
+    /// Opens `reference` for reading through registries.conf: its mirrors in order,
+    /// then its (possibly remapped) location; the first that has the image is used
+    /// (the last one is used unchecked, so that its error is the one reported).
+    pub async fn open(reference: DockerReference, opts: &DockerOptions) -> Result<DockerSource> {
+        let reference = reference.with_default_tag();
+        let name = reference.name();
+        let candidates = match &opts.registries {
+            Some(conf) => conf.pull_locations(&name, reference.digest().is_some()),
+            None => Vec::new(),
+        };
+        if candidates.len() <= 1 && candidates.first().is_none_or(|(l, _)| *l == name) {
+            return DockerSource::new(reference, opts);
+        }
+        let full = reference.to_string();
+        let suffix = &full[name.len()..];
+        let last = candidates.len() - 1;
+        for (i, (location, insecure)) in candidates.iter().enumerate() {
+            let physical = DockerReference::parse(&format!("{location}{suffix}")).map_err(|e| {
+                e.context(format!("{name} as registries.conf places it at {location}"))
+            })?;
+            let mut o = opts.clone();
+            if *insecure && o.tls_verify.is_none() {
+                o.tls_verify = Some(false);
+            }
+            let image = DockerImage::new(physical, &o)?;
+            if i == last {
+                return Ok(DockerSource { image });
+            }
+            let wanted = image
+                .reference
+                .digest()
+                .or(image.reference.tag())
+                .unwrap_or("latest")
+                .to_string();
+            match image
+                .client
+                .head_manifest(
+                    image.reference.repository(),
+                    &wanted,
+                    manifest::MANIFEST_ACCEPT,
+                )
+                .await
+            {
+                Ok(_) => {
+                    tracing::debug!("reading {name} from {}", image.reference);
+                    return Ok(DockerSource { image });
+                }
+                Err(e) => tracing::info!("{}: {e}; trying the next location", image.reference),
+            }
+        }
+        unreachable!("the last candidate is returned above")
+    }
+
     /// The client this source reads through.
     pub fn client(&self) -> &Client {
         &self.image.client
+    }
+
+    /// Where this source reads from (after registries.conf remapping).
+    pub fn reference(&self) -> &DockerReference {
+        &self.image.reference
     }
 
     /// A source reading through an existing client (sharing its connections and tokens).

@@ -98,3 +98,59 @@ fn insecure_and_blocked_registries_as_skopeo_reads_them() {
     out.assert_code(1);
     assert!(out.stderr.contains("bad.conf"), "{out}");
 }
+
+/// Reading follows `location` remapping and mirrors, as skopeo does: a name whose
+/// primary location is unreachable is read from its mirror; a mirror lacking the
+/// image falls through to the primary location; inspect still names the image as
+/// written.
+#[test]
+fn mirrors_and_remapping_as_skopeo_reads_them() {
+    let (reg, fx) = shared_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mirrors.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nprefix = \"mirrored.example/team\"\nlocation = \"127.0.0.1:1/team\"\n\n\
+             [[registry.mirror]]\nlocation = \"{url}\"\ninsecure = true\n\n\
+             [[registry]]\nprefix = \"fallback.example\"\nlocation = \"{url}\"\ninsecure = true\n\n\
+             [[registry.mirror]]\nlocation = \"{url}/no-such-namespace\"\ninsecure = true\n",
+            url = reg.url()
+        ),
+    )
+    .unwrap();
+    for image in [
+        "docker://mirrored.example/team/small:latest",
+        "docker://fallback.example/small:latest",
+    ] {
+        let mut outputs = Vec::new();
+        for tool in [scry(), skopeo()] {
+            let mut cmd = tool;
+            let out = run(cmd
+                .arg("--registries-conf")
+                .arg(&conf)
+                .args(["inspect", "--raw"])
+                .arg(image));
+            out.assert_success();
+            outputs.push(out.stdout_bytes.clone());
+        }
+        assert_eq!(outputs[0], fx.small.image.manifest, "{image}");
+        assert_eq!(outputs[0], outputs[1], "{image}");
+    }
+    let out = run(scry()
+        .arg("--registries-conf")
+        .arg(&conf)
+        .args(["inspect", "--no-tags"])
+        .arg("docker://mirrored.example/team/small:latest"));
+    out.assert_success();
+    assert_eq!(out.json()["Name"], "mirrored.example/team/small", "{out}");
+    // Copies read from the mirror too.
+    let to = format!("dir:{}", dir.path().join("copied").display());
+    run(scry()
+        .arg("--registries-conf")
+        .arg(&conf)
+        .arg("copy")
+        .arg("docker://mirrored.example/team/small:latest")
+        .arg(&to))
+    .assert_success();
+}
