@@ -71,6 +71,10 @@ run "$SCRY" copy --dest-tls-verify=false --format v2s2 "oci:$work/layout:hello" 
 run "$SCRY" inspect --tls-verify=false --format '{{.Name}} {{.Digest}}' "docker://$REG/demo/hello-v2s2:1.0"
 
 echo
+echo "== mirroring every tag of a repository into directories"
+run "$SCRY" sync --src-tls-verify=false --src docker --dest dir "$REG/demo/hello" "$work/mirror"
+run ls "$work/mirror"
+echo
 echo "== the registry as a filesystem"
 mkdir -p "$work/mnt"
 run "$SCRY" mount --background --tls-verify=false --cache-dir "$work/cache" --registry "$REG" "$work/mnt"

@@ -85,7 +85,7 @@ pub struct GlobalOpts {
     #[arg(long = "registries.d", global = true, value_name = "DIR")]
     pub registries_d: Option<PathBuf>,
     /// use PATH as the registries configuration file
-    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    #[arg(long, global = true, value_name = "PATH")]
     pub registries_conf: Option<PathBuf>,
     /// directory used to store temporary files
     #[arg(long, global = true, value_name = "DIR")]
