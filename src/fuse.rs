@@ -114,8 +114,9 @@ impl Passthrough {
                 io.passthrough += 1;
                 st.handles.insert(o.fh, (ino, true));
                 self.opens.fetch_add(1, Ordering::Relaxed);
-                // The kernel takes no cache flags with passthrough (EINVAL → EIO).
-                reply.opened_passthrough(fh, FopenFlags::empty(), id);
+                // The kernel takes no cache flags with passthrough (EINVAL → EIO); no
+                // FLUSH on close is allowed.
+                reply.opened_passthrough(fh, FopenFlags::FOPEN_NOFLUSH, id);
             }
             _ => {
                 io.cached += 1;
@@ -293,7 +294,9 @@ fn file_attr(a: &Attr) -> FileAttr {
 fn open_flags(keep_cache: bool, direct_io: bool) -> FopenFlags {
     let mut f = FopenFlags::empty();
     if keep_cache {
-        f |= FopenFlags::FOPEN_KEEP_CACHE;
+        // Immutable, read-only content: nothing to flush, so no FLUSH round trip on
+        // every close either.
+        f |= FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH;
     }
     if direct_io {
         f |= FopenFlags::FOPEN_DIRECT_IO;
