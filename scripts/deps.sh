@@ -8,7 +8,7 @@ scry_install_deps() {
     # package:command-it-provides (a package without a command is checked with dpkg)
     for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci fuse3:fusermount3 \
         zstd:zstd jq:jq openssl:openssl apache2-utils:htpasswd pkg-config:pkg-config \
-        curl:curl libssl-dev: ; do
+        curl:curl gnupg:gpg libssl-dev: ; do
         pkg=${pair%%:*}
         bin=${pair#*:}
         if [ -n "$bin" ]; then

@@ -9,6 +9,7 @@ mod login;
 mod mount;
 mod options;
 mod output;
+mod sign;
 mod sync;
 
 use std::path::PathBuf;
@@ -62,25 +63,18 @@ enum Command {
     Delete(delete::DeleteArgs),
     /// Synchronize one or more images from one location to another
     Sync(Box<sync::SyncArgs>),
-    /// Create a signature using local files (not implemented yet)
+    /// Create a signature using local files
     #[command(name = "standalone-sign")]
-    StandaloneSign(NotYet),
-    /// Verify a signature using local files (not implemented yet)
+    StandaloneSign(sign::SignArgs),
+    /// Verify a signature using local files
     #[command(name = "standalone-verify")]
-    StandaloneVerify(NotYet),
+    StandaloneVerify(sign::VerifyArgs),
     /// Show registries as a filesystem: MOUNT/REGISTRY/REPO/TAG/ holds the image's files
     Mount(Box<mount::MountArgs>),
     /// Unmount a `scry mount`
     Unmount(mount::UnmountArgs),
     /// Inspect or prune the mount's blob cache
     Cache(mount::CacheArgs),
-}
-
-/// Arguments of a command that does not work yet; accepted so the error is plain.
-#[derive(clap::Args, Debug)]
-struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
 }
 
 /// Parses the process's arguments, runs the command and returns the exit code
@@ -158,18 +152,12 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Copy(a) => copy::run(global, *a).await,
         Command::Delete(a) => delete::run(global, a).await,
         Command::Sync(a) => sync::run(global, *a).await,
-        Command::StandaloneSign(_) => not_yet("standalone-sign"),
-        Command::StandaloneVerify(_) => not_yet("standalone-verify"),
+        Command::StandaloneSign(a) => sign::sign(a),
+        Command::StandaloneVerify(a) => sign::verify(a),
         Command::Mount(_) | Command::Unmount(_) | Command::Cache(_) => {
             unreachable!("handled before the runtime starts")
         }
     }
-}
-
-fn not_yet(cmd: &str) -> Result<()> {
-    Err(Error::Unsupported(format!(
-        "`scry {cmd}` is not implemented yet in this version of scry"
-    )))
 }
 
 /// Default per-request deadline when `--command-timeout` is not given.

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod reference;
 pub mod registries_conf;
 pub mod registry;
+pub mod signing;
 pub mod sync;
 pub mod sysroots;
 pub mod template;

@@ -10,4 +10,5 @@ mod harness_tests;
 mod inspect_tests;
 mod login_tests;
 mod mount_tests;
+mod signing_tests;
 mod sync_tests;
