@@ -10,17 +10,24 @@ use crate::error::{Error, Result};
 use crate::reference::DockerReference;
 use crate::signing;
 
+/// What a signature is about: the same three arguments for signing and verifying.
 #[derive(Args, Debug)]
-pub struct SignArgs {
-    /// The manifest file to sign
+pub struct Subject {
+    /// The manifest file
     #[arg(value_name = "MANIFEST")]
     manifest: PathBuf,
     /// The docker reference the signature names (e.g. registry.example/app:1)
     #[arg(value_name = "DOCKER-REFERENCE")]
     reference: String,
-    /// Fingerprint of the GnuPG key to sign with
+    /// Fingerprint of the GnuPG key (for verifying: accepted keys, comma-separated)
     #[arg(value_name = "KEY-FINGERPRINT")]
     fingerprint: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    #[command(flatten)]
+    subject: Subject,
     /// output the signature to SIGNATURE
     #[arg(short = 'o', long, value_name = "SIGNATURE")]
     output: PathBuf,
@@ -31,15 +38,8 @@ pub struct SignArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The manifest file the signature is for
-    #[arg(value_name = "MANIFEST")]
-    manifest: PathBuf,
-    /// The docker reference the signature must name
-    #[arg(value_name = "DOCKER-REFERENCE")]
-    reference: String,
-    /// Fingerprint(s) of the accepted key, comma-separated
-    #[arg(value_name = "KEY-FINGERPRINT")]
-    fingerprint: String,
+    #[command(flatten)]
+    subject: Subject,
     /// The signature file
     #[arg(value_name = "SIGNATURE")]
     signature: PathBuf,
@@ -58,27 +58,33 @@ fn reference(s: &str) -> Result<DockerReference> {
 }
 
 pub fn sign(a: SignArgs) -> Result<()> {
-    let digest = manifest_digest(&a.manifest)?;
-    reference(&a.reference)?;
+    let Subject {
+        manifest,
+        reference: name,
+        fingerprint,
+    } = &a.subject;
+    let digest = manifest_digest(manifest)?;
+    reference(name)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let payload = signing::payload(&a.reference, &digest, now);
-    let sig = signing::sign(&payload, &a.fingerprint, a.passphrase_file.as_deref())
+    let payload = signing::payload(name, &digest, now);
+    let sig = signing::sign(&payload, fingerprint, a.passphrase_file.as_deref())
         .map_err(|e| e.context("Error creating signature"))?;
     std::fs::write(&a.output, sig)
         .map_err(|e| Error::other(format!("writing signature to {}: {e}", a.output.display())))
 }
 
 pub fn verify(a: VerifyArgs) -> Result<()> {
-    let digest = manifest_digest(&a.manifest)?;
-    let expected = reference(&a.reference)?;
+    let digest = manifest_digest(&a.subject.manifest)?;
+    let expected = reference(&a.subject.reference)?;
     let sig = std::fs::read(&a.signature)
         .map_err(|e| Error::other(format!("reading signature {}: {e}", a.signature.display())))?;
     let what = "Error verifying signature";
     let v = signing::verify(&sig).map_err(|e| e.context(what))?;
     let accepted: Vec<String> = a
+        .subject
         .fingerprint
         .split(',')
         .map(|f| f.trim().to_ascii_uppercase())
@@ -91,7 +97,7 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
     {
         return Err(Error::invalid(format!(
             "{what}: Signature by key {} is not accepted (expected {})",
-            v.fingerprints[0], a.fingerprint
+            v.fingerprints[0], a.subject.fingerprint
         )));
     }
     signing::check_payload(&v.payload, &expected, &digest).map_err(|e| e.context(what))?;
