@@ -405,8 +405,10 @@ impl Fs {
     }
 
     /// Opens a file. Writing is allowed only to `copy-to/` jobs (a running job is
-    /// EBUSY; a finished one starts a new request).
-    pub async fn open(&self, ino: u64, flags: i32) -> FsResult<OpenReply> {
+    /// EBUSY; a finished one starts a new request). With `want_local`, a blob stored
+    /// whole by the backend comes with its local file (for FUSE passthrough); without,
+    /// the backend is not asked.
+    pub async fn open(&self, ino: u64, flags: i32, want_local: bool) -> FsResult<OpenReply> {
         let (node, _) = self.inodes.get(ino)?;
         let write = flags & O_ACCMODE != libc::O_RDONLY;
         let reply = |fh, keep_cache, direct_io| OpenReply {
@@ -418,12 +420,10 @@ impl Fs {
         match &*node {
             Node::File(_) if write => Err(FsError::read_only()),
             Node::File(f) => {
-                let local = match &f.content {
-                    Content::Blob { digest, .. } => {
-                        self.meta.backend.local_blob(digest).map(Arc::new)
-                    }
-                    Content::Inline(_) => None,
-                };
+                let local = want_local
+                    .then(|| self.local_blob(f))
+                    .flatten()
+                    .map(Arc::new);
                 Ok(OpenReply {
                     local,
                     ..reply(self.new_handle(Handle::Plain(node.clone())), true, false)
@@ -454,17 +454,19 @@ impl Fs {
         }
     }
 
+    /// The backend's local file of blob file `f`, when it is stored whole.
+    fn local_blob(&self, f: &FileNode) -> Option<LocalBlob> {
+        match &f.content {
+            Content::Blob { digest, .. } => self.meta.backend.local_blob(digest),
+            Content::Inline(_) => None,
+        }
+    }
+
     /// Whether inode `ino` is a blob stored whole in the backend's cache now.
     pub fn is_complete_blob(&self, ino: u64) -> bool {
-        let Ok((node, _)) = self.inodes.get(ino) else {
-            return false;
-        };
-        match &*node {
-            Node::File(f) => match &f.content {
-                Content::Blob { digest, .. } => self.meta.backend.local_blob(digest).is_some(),
-                Content::Inline(_) => false,
-            },
-            _ => false,
+        match self.inodes.get(ino).map(|(node, _)| node) {
+            Ok(node) => matches!(&*node, Node::File(f) if self.local_blob(f).is_some()),
+            Err(_) => false,
         }
     }
 

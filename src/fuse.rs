@@ -468,9 +468,10 @@ impl Filesystem for FuseAdapter {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let ino = ino.0;
         let pt = self.passthrough.clone();
+        let want_local = pt.enabled.load(Ordering::Relaxed);
         self.spawn(
             format!("open {ino}"),
-            move |fs| async move { fs.open(ino, flags.0).await },
+            move |fs| async move { fs.open(ino, flags.0, want_local).await },
             move |r| match r {
                 Ok(o) => pt.reply_open(ino, o, reply),
                 Err(e) => reply.error(errno(&e)),

@@ -54,18 +54,11 @@ impl Policy {
         let file = match explicit {
             Some(p) => p.to_path_buf(),
             None => {
-                let user = std::env::var_os("HOME")
-                    .map(|h| PathBuf::from(h).join(".config/containers/policy.json"));
-                match user.filter(|u| u.is_file()) {
-                    Some(u) => u,
-                    None => {
-                        let system = PathBuf::from("/etc/containers/policy.json");
-                        if !system.is_file() {
-                            return Ok(None);
-                        }
-                        system
-                    }
+                let default = crate::registries_conf::user_or_system_file("policy.json");
+                if !default.is_file() {
+                    return Ok(None);
                 }
+                default
             }
         };
         // Not a missing image (exit 2): a missing policy file is a usage error.

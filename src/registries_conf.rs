@@ -127,6 +127,15 @@ fn matching(name: &str, prefix: &str) -> Option<usize> {
     }
 }
 
+/// The containers configuration file `name`: `$HOME/.config/containers/NAME` when it
+/// exists, else `/etc/containers/NAME` (which may not exist either).
+pub(crate) fn user_or_system_file(name: &str) -> PathBuf {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/containers").join(name))
+        .filter(|u| u.is_file())
+        .unwrap_or_else(|| Path::new("/etc/containers").join(name))
+}
+
 impl RegistriesConf {
     /// Loads the files for `explicit` (`--registries-conf`); an empty configuration
     /// when none exists. A file that cannot be parsed is an error naming it.
@@ -137,13 +146,7 @@ impl RegistriesConf {
         if let Some(p) = explicit.map(Path::to_path_buf).or(env) {
             files.push(p);
         } else {
-            let user = home
-                .as_ref()
-                .map(|h| h.join(".config/containers/registries.conf"));
-            match user.filter(|u| u.is_file()) {
-                Some(u) => files.push(u),
-                None => files.push(PathBuf::from("/etc/containers/registries.conf")),
-            }
+            files.push(user_or_system_file("registries.conf"));
             let mut dirs = vec![PathBuf::from("/etc/containers/registries.conf.d")];
             if let Some(h) = &home {
                 dirs.push(h.join(".config/containers/registries.conf.d"));
@@ -227,9 +230,8 @@ impl RegistriesConf {
         if let Some(v1) = parsed.registries {
             let insecure = v1.insecure.map(|l| l.registries).unwrap_or_default();
             let block = v1.block.map(|l| l.registries).unwrap_or_default();
-            let mut names: Vec<&String> = insecure.iter().chain(&block).collect();
-            names.dedup();
-            for r in names {
+            // A name in both lists gets one table (`add` replaces by prefix).
+            for r in insecure.iter().chain(&block) {
                 add(RegistryEntry {
                     prefix: r.clone(),
                     insecure: insecure.contains(r),

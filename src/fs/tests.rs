@@ -150,7 +150,7 @@ impl T {
     /// The whole content of a file, read in 7-byte pieces.
     async fn cat(&self, path: &str) -> FsResult<Bytes> {
         let ino = self.walk(path).await?.ino;
-        let fh = self.fs.open(ino, libc::O_RDONLY).await?.fh;
+        let fh = self.fs.open(ino, libc::O_RDONLY, false).await?.fh;
         let mut out = Vec::new();
         loop {
             let chunk = self.fs.read(ino, fh, out.len() as u64, 7).await?;

@@ -313,27 +313,10 @@ impl ImageDestination for DirDestination {
     }
 
     async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {
-        let what = if info.digest.is_empty() {
-            "blob".to_string()
-        } else {
-            format!("blob {}", info.digest)
-        };
-        let staged = localfs::stage_blob(&self.staging, stream, info, &what)
-            .await
-            .map_err(|e| e.context(format!("writing {what} to {}", self.describe())))?;
-        let dest = match digest_hex(&staged.digest) {
-            Ok(h) => self.staging.join(h),
-            Err(e) => {
-                staged.discard().await;
-                return Err(e);
-            }
-        };
-        let (digest, size) = (staged.digest.clone(), staged.size);
-        staged.persist(&dest).await?;
-        let mut stored = info.clone();
-        stored.digest = digest;
-        stored.size = size as i64;
-        Ok(stored)
+        localfs::store_blob(&self.staging, stream, info, &self.describe(), |d| {
+            Ok(self.staging.join(digest_hex(d)?))
+        })
+        .await
     }
 
     async fn put_manifest(

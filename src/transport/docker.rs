@@ -227,12 +227,7 @@ impl DockerSource {
             if i == last {
                 return Ok(DockerSource { image });
             }
-            let wanted = image
-                .reference
-                .digest()
-                .or(image.reference.tag())
-                .unwrap_or("latest")
-                .to_string();
+            let wanted = image.reference.manifest_reference();
             match image
                 .client
                 .head_manifest(
@@ -375,10 +370,10 @@ impl ImageDestination for DockerDestination {
     }
 
     async fn existing_manifest_digest(&self) -> Result<Option<String>> {
-        let reference = match (self.reference.tag(), self.reference.digest()) {
-            (Some(t), _) => t.to_string(),
-            (None, Some(d)) => d.to_string(),
-            (None, None) => return Ok(None),
+        // The tag the copy will write, when there is one.
+        let reference = match self.reference.tag() {
+            Some(t) => t.to_string(),
+            None => self.reference.manifest_reference(),
         };
         // Push access asked at once: a copy that goes on writes with the same token.
         let head = self

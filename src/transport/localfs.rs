@@ -83,6 +83,44 @@ impl StagedBlob {
     }
 }
 
+/// `info` as stored: with the digest and size the bytes really had.
+pub(crate) fn stored_as(info: &BlobInfo, digest: String, size: u64) -> BlobInfo {
+    let mut stored = info.clone();
+    stored.digest = digest;
+    stored.size = size as i64;
+    stored
+}
+
+/// Stores a blob: streamed into a temporary file in `temp_dir` (verified as
+/// [`stage_blob`] does), then renamed to `final_path(digest)`. `describe` names the
+/// destination in errors. Nothing remains on failure.
+pub(crate) async fn store_blob(
+    temp_dir: &Path,
+    stream: BlobStream,
+    info: &BlobInfo,
+    describe: &str,
+    final_path: impl FnOnce(&str) -> Result<PathBuf>,
+) -> Result<BlobInfo> {
+    let what = if info.digest.is_empty() {
+        "blob".to_string()
+    } else {
+        format!("blob {}", info.digest)
+    };
+    let staged = stage_blob(temp_dir, stream, info, &what)
+        .await
+        .map_err(|e| e.context(format!("writing {what} to {describe}")))?;
+    let dest = match final_path(&staged.digest) {
+        Ok(p) => p,
+        Err(e) => {
+            staged.discard().await;
+            return Err(e);
+        }
+    };
+    let (digest, size) = (staged.digest.clone(), staged.size);
+    staged.persist(&dest).await?;
+    Ok(stored_as(info, digest, size))
+}
+
 /// Streams `stream` into a new temporary file in `dir`, hashing it. When `info.digest`
 /// is a sha256 digest the bytes must match it (and `info.size` when not -1); otherwise
 /// the digest is computed. `what` names the blob in errors. On failure nothing remains.

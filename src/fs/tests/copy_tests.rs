@@ -144,7 +144,10 @@ async fn a_running_job_is_busy_until_it_ends() {
         libc::EBUSY
     );
     assert_eq!(
-        t.fs.open(ino, libc::O_WRONLY).await.unwrap_err().errno(),
+        t.fs.open(ino, libc::O_WRONLY, false)
+            .await
+            .unwrap_err()
+            .errno(),
         libc::EBUSY
     );
     assert_eq!(
@@ -152,7 +155,7 @@ async fn a_running_job_is_busy_until_it_ends() {
         libc::EBUSY
     );
     // Readers may look at it meanwhile.
-    let reader = t.fs.open(ino, libc::O_RDONLY).await.unwrap();
+    let reader = t.fs.open(ino, libc::O_RDONLY, false).await.unwrap();
     assert_eq!(
         &t.fs.read(ino, reader.fh, 0, 5).await.unwrap()[..],
         b"hold:"
@@ -174,7 +177,7 @@ async fn an_empty_request_stays_pending_and_release_starts_an_unflushed_one() {
     assert!(t.mock.copies().is_empty());
     // Writing it later through open + truncate (as `>` does) starts it on close.
     let fh =
-        t.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+        t.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC, false)
             .await
             .unwrap()
             .fh;
@@ -198,7 +201,7 @@ async fn a_finished_job_can_be_written_again() {
     assert!(t.fs.flush(ino, fh).await.is_err());
     t.fs.release(ino, fh).await.unwrap();
     let fh =
-        t.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+        t.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC, false)
             .await
             .unwrap()
             .fh;
@@ -234,13 +237,13 @@ async fn job_names_and_limits() {
     // The status file is read-only, and a snapshot per open.
     let status_ino = t.fs.lookup(dir, os("one.status")).await.unwrap().ino;
     assert_eq!(
-        t.fs.open(status_ino, libc::O_WRONLY)
+        t.fs.open(status_ino, libc::O_WRONLY, false)
             .await
             .unwrap_err()
             .errno(),
         libc::EROFS
     );
-    let st = t.fs.open(status_ino, libc::O_RDONLY).await.unwrap();
+    let st = t.fs.open(status_ino, libc::O_RDONLY, false).await.unwrap();
     assert!(st.direct_io && !st.keep_cache);
     // Jobs belong to their copy-to directory.
     let other = t.ino(&format!("{REG}/app/web/v2/copy-to")).await;

@@ -74,7 +74,7 @@ async fn sizes_and_times_come_before_layer_bytes() {
         .await
         .unwrap()
         .ino;
-    let open = t.fs.open(ino, libc::O_RDONLY).await.unwrap();
+    let open = t.fs.open(ino, libc::O_RDONLY, false).await.unwrap();
     assert!(open.keep_cache && !open.direct_io);
     let part = t.fs.read(ino, open.fh, 6, 3).await.unwrap();
     assert_eq!(&part[..], b"two");
@@ -359,7 +359,7 @@ async fn concurrent_readers_get_the_right_bytes() {
     for n in 0..16u64 {
         let fs = t.fs.clone();
         tasks.push(tokio::spawn(async move {
-            let fh = fs.open(ino, libc::O_RDONLY).await.unwrap().fh;
+            let fh = fs.open(ino, libc::O_RDONLY, false).await.unwrap().fh;
             let mut out = Vec::new();
             let step = 4096 + n as u32 * 1000;
             loop {
@@ -408,15 +408,24 @@ async fn writes_outside_copy_to_are_refused() {
     let file = t.ino(&format!("{REG}/app/web/v1/manifest.json")).await;
     let copy_to = t.ino(&format!("{REG}/app/web/v1/copy-to")).await;
     assert_eq!(
-        t.fs.open(file, libc::O_WRONLY).await.unwrap_err().errno(),
+        t.fs.open(file, libc::O_WRONLY, false)
+            .await
+            .unwrap_err()
+            .errno(),
         libc::EROFS
     );
     assert_eq!(
-        t.fs.open(file, libc::O_RDWR).await.unwrap_err().errno(),
+        t.fs.open(file, libc::O_RDWR, false)
+            .await
+            .unwrap_err()
+            .errno(),
         libc::EROFS
     );
     assert_eq!(
-        t.fs.open(dir, libc::O_RDONLY).await.unwrap_err().errno(),
+        t.fs.open(dir, libc::O_RDONLY, false)
+            .await
+            .unwrap_err()
+            .errno(),
         libc::EISDIR
     );
     let e =
@@ -444,7 +453,7 @@ async fn writes_outside_copy_to_are_refused() {
     );
     assert!(t.fs.access(file, libc::R_OK).await.is_ok());
     assert!(t.fs.access(copy_to, libc::W_OK).await.is_ok());
-    let fh = t.fs.open(file, libc::O_RDONLY).await.unwrap().fh;
+    let fh = t.fs.open(file, libc::O_RDONLY, false).await.unwrap().fh;
     assert_eq!(
         t.fs.write(file, fh, 0, b"x").await.unwrap_err().errno(),
         libc::EROFS

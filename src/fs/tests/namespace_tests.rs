@@ -200,7 +200,11 @@ async fn backend_errors_become_errno() {
     t.mock.fail_registry(REG, Some(ErrorKind::Network));
     t.clock.advance(Duration::from_secs(61));
     assert_eq!(t.fs.getattr(v1).await.unwrap_err().errno(), libc::EIO);
-    let fh = t.fs.open(layer_ino, libc::O_RDONLY).await.unwrap().fh;
+    let fh =
+        t.fs.open(layer_ino, libc::O_RDONLY, false)
+            .await
+            .unwrap()
+            .fh;
     assert_eq!(
         t.fs.read(layer_ino, fh, 0, 4).await.unwrap_err().errno(),
         libc::EIO

@@ -278,10 +278,7 @@ impl ImageDestination for DockerArchiveDestination {
         if duplicate {
             let _ = tokio::fs::remove_file(&path).await;
         }
-        let mut stored = info.clone();
-        stored.digest = digest;
-        stored.size = size as i64;
-        Ok(stored)
+        Ok(crate::transport::localfs::stored_as(info, digest, size))
     }
 
     async fn put_manifest(

@@ -158,28 +158,12 @@ impl ImageDestination for OciDestination {
     }
 
     async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {
-        let what = if info.digest.is_empty() {
-            "blob".to_string()
-        } else {
-            format!("blob {}", info.digest)
-        };
         let sha_dir = self.layout.blob_dir.join("sha256");
-        let staged = localfs::stage_blob(&sha_dir, stream, info, &what)
-            .await
-            .map_err(|e| e.context(format!("writing {what} to {}", self.describe)))?;
-        let dest = match self.layout.blob_path(&staged.digest) {
-            Ok(p) => p,
-            Err(e) => {
-                staged.discard().await;
-                return Err(e);
-            }
-        };
-        let (digest, size) = (staged.digest.clone(), staged.size);
-        staged.persist(&dest).await?;
-        self.note_needed(&digest);
-        let mut stored = info.clone();
-        stored.digest = digest;
-        stored.size = size as i64;
+        let stored = localfs::store_blob(&sha_dir, stream, info, &self.describe, |d| {
+            self.layout.blob_path(d)
+        })
+        .await?;
+        self.note_needed(&stored.digest);
         Ok(stored)
     }
 
