@@ -13,6 +13,7 @@
 
 pub mod command;
 pub mod fixtures;
+pub mod http;
 pub mod image;
 pub mod push;
 pub mod registry;

@@ -202,39 +202,14 @@ fn serve(stream: TcpStream, state: &State) {
 }
 
 fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len.min(1 << 20)];
-    r.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let raw = super::http::read_request(&mut BufReader::new(stream), 1 << 20)?;
+    let (path, query) = raw.path_and_query();
     Some(Request {
-        method,
         path: path.to_string(),
         query: form_pairs(query.as_bytes()),
-        headers,
-        body,
+        method: raw.method,
+        headers: raw.headers,
+        body: raw.body,
     })
 }
 
