@@ -137,17 +137,23 @@ fn scry_login_is_used_by_skopeo() {
     assert_private(&file);
     assert_eq!(entry(&file, &reg.url()), Some(b64(&reg.creds())));
 
-    let k = inspect(skopeo_in(&home), reg, &[]);
-    let s = inspect(scry_in(&home), reg, &[]);
-    k.assert_success();
-    let (s_text, _) =
-        crate::inspect_tests::strip_top_level_field(&s.assert_success().stdout, "LayersData");
-    assert_eq!(s_text, k.stdout);
+    assert_inspect_matches(&home, reg, &[]);
 
     // The same login by skopeo writes an equivalent file.
     let other = Home::new();
     login(skopeo_in(&other), reg, reg.password(), &[]).assert_success();
     assert_eq!(read_json(&file), read_json(&other.auth_file()));
+}
+
+/// scry and skopeo, with the credentials of `home` (and `extra` flags), print the same
+/// inspect output (but for `LayersData`, which skopeo 1.9.3 lacks).
+#[track_caller]
+fn assert_inspect_matches(home: &Home, reg: &Registry, extra: &[&str]) {
+    let k = inspect(skopeo_in(home), reg, extra);
+    let s = inspect(scry_in(home), reg, extra);
+    let (s_text, _) =
+        crate::inspect_tests::strip_top_level_field(&s.assert_success().stdout, "LayersData");
+    assert_eq!(s_text, k.assert_success().stdout);
 }
 
 #[test]
@@ -169,11 +175,7 @@ fn skopeo_login_is_used_by_scry() {
         !inspect(scry_in(&home), reg, &[]).success(),
         "default file must be empty"
     );
-    let s = inspect(scry_in(&home), reg, &["--authfile", &authfile]);
-    let k = inspect(skopeo_in(&home), reg, &["--authfile", &authfile]);
-    let (s_text, _) =
-        crate::inspect_tests::strip_top_level_field(&s.assert_success().stdout, "LayersData");
-    assert_eq!(s_text, k.assert_success().stdout);
+    assert_inspect_matches(&home, reg, &["--authfile", &authfile]);
     let out = run(scry_in(&home)
         .args(["login", "--get-login", "--authfile", &authfile])
         .arg(reg.url()));
