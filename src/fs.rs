@@ -571,12 +571,13 @@ impl Fs {
         Ok((Attr { ino, ..attr }, reply))
     }
 
-    /// Writes request text into a job. A write that ends a line starts the copy and
-    /// waits for it, so the writer learns of a failure from the write itself — shells
-    /// ignore errors of `close()`, and `echo DEST > copy-to/job && …` must fail when the
-    /// copy fails. The request is therefore one line, `DEST [FLAGS…]` (shells write a
-    /// multi-line text one line per write); more lines work only when written in one
-    /// piece. Text without a final newline starts at close instead.
+    /// Writes request text into a job. The copy itself starts at close (`flush`), so a
+    /// request may come in any number of writes — shells write one line per write(2),
+    /// flags on following lines included. But shells ignore errors of `close()` for
+    /// their builtins (`echo DEST > copy-to/job && …`), so each write that ends a line
+    /// also checks the request so far ([`Backend::check_copy`]: flags, policy, the
+    /// destination opens and a registry grants push access) and fails when it is
+    /// refused; what only the copy can find out fails the close.
     pub async fn write(&self, _ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let job = match self.handles().get(&fh) {
             Some(Handle::Job { job, writer: true }) => job.clone(),
@@ -585,9 +586,7 @@ impl Fs {
         };
         let n = job.write(offset, data)?;
         if data.ends_with(b"\n") {
-            if let Some(done) = job.start(&self.meta) {
-                copyto::wait(done).await?;
-            }
+            job.check(&self.meta).await?;
         }
         Ok(n)
     }

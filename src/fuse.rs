@@ -220,8 +220,8 @@ impl FuseAdapter {
         self.run(what, Some(self.deadline), op, reply)
     }
 
-    /// Like [`FuseAdapter::spawn`] without a deadline: for copy-to writes and closes,
-    /// which run whole copies.
+    /// Like [`FuseAdapter::spawn`] without a deadline: for copy-to closes, which run
+    /// whole copies.
     fn spawn_unbounded<T, F, Fut, R>(&self, what: String, op: F, reply: R)
     where
         T: Send + 'static,
@@ -513,9 +513,10 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        // Only copy-to jobs take writes, and a write may run a whole copy.
+        // Only copy-to jobs take writes; a write checks the request (one registry
+        // request at most, within the deadline).
         let (ino, fh, data) = (ino.0, fh.0, data.to_vec());
-        self.spawn_unbounded(
+        self.spawn(
             format!("write to {ino}"),
             move |fs| async move { fs.write(ino, fh, offset, &data).await },
             move |r| match r {
@@ -533,7 +534,7 @@ impl Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // A copy-to job written without a final newline runs its copy here.
+        // A copy-to job runs its copy here, when its writer closes it.
         let (ino, fh) = (ino.0, fh.0);
         self.spawn_unbounded(
             format!("flush {ino}"),

@@ -152,6 +152,14 @@ pub trait ImageDestination: Send + Sync {
         Ok(None)
     }
 
+    /// Checks, without writing, that this destination will accept the image: opening
+    /// a local destination already proves its directory takes files; a registry must
+    /// answer and grant push access. For requests that must fail early (a copy-to line
+    /// is checked as it is written).
+    async fn check_writable(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// If the blob is already present (or can be made present without its bytes, like a
     /// registry's cross-repository mount from `from`), its stored description.
     async fn try_reuse_blob(

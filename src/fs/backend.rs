@@ -94,7 +94,8 @@ impl CopyProgress {
 /// concurrently from many tasks.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Registries to list at the mount root (configured, or with stored credentials).
+    /// Registries to list at the mount root: those named on the command line and those
+    /// that have answered a request.
     fn known_registries(&self) -> Vec<String>;
 
     /// Every repository of `registry` (`/v2/_catalog`, all pages), or `None` when the
@@ -135,6 +136,16 @@ pub trait Backend: Send + Sync + 'static {
         request: CopyRequest,
         progress: std::sync::Arc<CopyProgress>,
     ) -> Result<()>;
+
+    /// Checks `request` without copying and without leaving anything behind: its flags
+    /// parse, the policy admits the source, and the destination opens and would accept
+    /// the image (a registry answers and grants push access). The mount checks a
+    /// copy-to request at each line written, so a writer that sends one line per write
+    /// learns of a bad request from the write itself.
+    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
+        let _ = request;
+        Ok(())
+    }
 
     /// Blob `digest` complete and verified in a local file, opened and kept from
     /// eviction for as long as the returned value lives; `None` when it is not (yet)

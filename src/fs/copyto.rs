@@ -6,8 +6,13 @@
 //!   the first non-empty line (`oci:/srv/images:app`, `docker://host/app:1`, …), then
 //!   optional flags, whitespace-separated, on further lines (`--format oci`).
 //! - Closing the written file (`flush`) starts the copy and waits for it; the close
-//!   fails (EIO) when the copy fails, so `echo DEST > copy-to/x && echo ok` tells the
-//!   truth. A request without a destination is left pending.
+//!   fails (EIO) when the copy fails. A request without a destination is left pending.
+//! - Every write that ends a line checks the request so far, and fails (EIO) when it
+//!   is refused: a bad flag, a destination that does not parse or cannot be opened, a
+//!   registry that does not answer or refuses to take pushes. Shells ignore the errors
+//!   of `close()` for their builtins, so this is what makes
+//!   `echo DEST > copy-to/x && echo ok` tell the truth in all but the failures only the
+//!   copy can meet (those still fail the close, and `NAME.status` shows them).
 //! - `copy-to/NAME.status` shows the job as JSON: `state` (`pending`, `running`,
 //!   `succeeded`, `failed`), `destination`, `bytes_done`, `bytes_total`, `error`,
 //!   `source` (the image, pinned to its digest).
@@ -67,6 +72,8 @@ struct JobState {
     modified: SystemTime,
     /// Set while running and after: becomes `Some(result)` when the copy ends.
     done: Option<watch::Receiver<Outcome>>,
+    /// The request text last found acceptable by [`Job::check`].
+    checked: Option<Vec<u8>>,
 }
 
 /// One copy request and its state.
@@ -88,6 +95,7 @@ impl Job {
                 progress: Arc::default(),
                 modified: SystemTime::now(),
                 done: None,
+                checked: None,
             }),
         }
     }
@@ -135,6 +143,7 @@ impl Job {
             progress: Arc::default(),
             modified: SystemTime::now(),
             done: None,
+            checked: None,
         };
     }
 
@@ -204,11 +213,7 @@ impl Job {
         if st.phase != Phase::Pending {
             return st.done.clone();
         }
-        let text = String::from_utf8_lossy(&st.text).into_owned();
-        // `DEST [FLAGS…]` on the first line, more flags on following lines.
-        let mut words = text.split_whitespace().map(str::to_string);
-        let destination = words.next()?;
-        let options: Vec<String> = words.collect();
+        let (destination, options) = request_words(&st.text)?;
         let progress = Arc::new(CopyProgress::default());
         let (tx, rx) = watch::channel(None);
         st.phase = Phase::Running;
@@ -242,6 +247,22 @@ impl Job {
         options: Vec<String>,
         progress: Arc<CopyProgress>,
     ) -> Result<(), String> {
+        let request = self.request(meta, destination, options).await?;
+        self.lock().source = Some(request.source.to_string());
+        let what = format!("copying {} to {}", request.source, request.destination);
+        meta.backend
+            .copy(request, progress)
+            .await
+            .map_err(|e| format!("{what}: {e}"))
+    }
+
+    /// The request for this job's image, pinned to the digest its tag names now.
+    async fn request(
+        &self,
+        meta: &Meta,
+        destination: String,
+        options: Vec<String>,
+    ) -> Result<CopyRequest, String> {
         let entry = meta.resolve(&self.loc).await.map_err(|e| e.to_string())?;
         let source = ImageSpec {
             registry: self.loc.registry.clone(),
@@ -252,20 +273,67 @@ impl Job {
                 _ => None,
             },
         };
-        self.lock().source = Some(source.to_string());
-        let what = format!("copying {source} to {destination}");
-        meta.backend
-            .copy(
-                CopyRequest {
-                    source,
-                    destination,
-                    options,
-                },
-                progress,
-            )
-            .await
-            .map_err(|e| format!("{what}: {e}"))
+        Ok(CopyRequest {
+            source,
+            destination,
+            options,
+        })
     }
+
+    /// Checks the request written so far (see [`super::Backend::check_copy`]) unless
+    /// that text was checked already. A refused request fails the job: the error is in
+    /// `NAME.status`, and the caller's write fails with it.
+    pub async fn check(&self, meta: &Meta) -> FsResult<()> {
+        let (destination, options, text) = {
+            let st = self.lock();
+            if st.phase != Phase::Pending || st.checked.as_deref() == Some(&st.text[..]) {
+                return Ok(());
+            }
+            let Some((d, o)) = request_words(&st.text) else {
+                return Ok(());
+            };
+            (d, o, st.text.clone())
+        };
+        let what = format!("copy-to destination {destination}");
+        let verdict = match self.request(meta, destination.clone(), options).await {
+            Ok(request) => meta
+                .backend
+                .check_copy(&request)
+                .await
+                .map_err(|e| format!("{what}: {e}")),
+            Err(e) => Err(format!("{what}: {e}")),
+        };
+        let mut st = self.lock();
+        if st.phase != Phase::Pending || st.text != text {
+            // Written again meanwhile: the newer text gets its own check.
+            return Ok(());
+        }
+        match verdict {
+            Ok(()) => {
+                st.checked = Some(text);
+                Ok(())
+            }
+            Err(e) => {
+                let (tx, rx) = watch::channel(Some(Err(e.clone())));
+                drop(tx);
+                st.phase = Phase::Failed;
+                st.destination = destination;
+                st.error = Some(e.clone());
+                st.done = Some(rx);
+                st.modified = SystemTime::now();
+                Err(FsError::io(e))
+            }
+        }
+    }
+}
+
+/// The destination (first word) and the flags (every later word, on its line or the
+/// following ones) of a request text; `None` while it names no destination.
+fn request_words(text: &[u8]) -> Option<(String, Vec<String>)> {
+    let text = String::from_utf8_lossy(text);
+    let mut words = text.split_whitespace().map(str::to_string);
+    let destination = words.next()?;
+    Some((destination, words.collect()))
 }
 
 /// Waits for the outcome of a started job.

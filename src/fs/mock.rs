@@ -2,9 +2,10 @@
 //! registries, repositories, tags, manifests and blobs held in maps, a log of every
 //! call, injectable failures, and copies that succeed, fail or wait on request.
 //!
-//! Copies: a destination starting with `fail:` fails, one starting with `hold:` waits
-//! until [`MockBackend::release_copies`]; any other succeeds after reporting the
-//! image's manifest size as progress.
+//! Copies: a destination starting with `refuse:` fails its check (before any copy),
+//! one starting with `fail:` fails its copy, one starting with `hold:` waits until
+//! [`MockBackend::release_copies`]; any other succeeds after reporting the image's
+//! manifest size as progress.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -337,6 +338,16 @@ impl Backend for MockBackend {
             )));
         }
         Ok(blob.slice(offset as usize..(offset + u64::from(len)) as usize))
+    }
+
+    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
+        if request.destination.starts_with("refuse:") {
+            return Err(Error::invalid(format!(
+                "destination {} cannot be written",
+                request.destination
+            )));
+        }
+        Ok(())
     }
 
     async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {

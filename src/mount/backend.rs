@@ -17,7 +17,9 @@ use crate::manifest::{self, PlatformChoice};
 use crate::reference::{DockerReference, ImageName};
 use crate::registry::Client;
 use crate::transport::docker::{self, DockerOptions, DockerSource};
-use crate::transport::{self, BlobInfo, BlobStream, DestContext, ImageSource, RepoLocation};
+use crate::transport::{
+    self, BlobInfo, BlobStream, DestContext, ImageDestination, ImageSource, RepoLocation,
+};
 
 /// Registry access for the mount.
 pub struct RegistryBackend {
@@ -27,13 +29,41 @@ pub struct RegistryBackend {
     clients: Mutex<HashMap<String, Client>>,
     /// Registries looked up so far, listed at the mount root.
     used: Mutex<BTreeSet<String>>,
-    /// Registries with stored credentials, listed from the start.
+    /// Registries named on the command line (`--registry`), listed from the start.
     configured: Vec<String>,
     /// The trust policy copy-to sources must satisfy.
     policy: Option<crate::policy::Policy>,
 }
 
 impl RegistryBackend {
+    /// The parts of a copy-to request: its flags, the source pinned to its digest (the
+    /// policy admitting it), and the destination, opened.
+    async fn open_copy(
+        &self,
+        request: &CopyRequest,
+    ) -> Result<(JobOptions, DockerReference, Box<dyn ImageDestination>)> {
+        let src_ref = DockerReference::parse(&format!(
+            "{}/{}@{}",
+            request.source.registry, request.source.repository, request.source.digest
+        ))?;
+        let job = JobOptions::parse(&request.options)?;
+        if let Some(p) = &self.policy {
+            p.check_source(&ImageName::Docker(src_ref.clone()))?;
+        }
+        let dest_name = ImageName::parse(&request.destination)
+            .map_err(|e| e.context(format!("copy-to destination {:?}", request.destination)))?;
+        let mut dest_docker = self.opts.clone();
+        if let Some(v) = job.dest_tls_verify {
+            dest_docker.tls_verify = Some(v);
+        }
+        let ctx = DestContext {
+            docker: dest_docker,
+            ..DestContext::default()
+        };
+        let dest = transport::open_destination(&dest_name, &ctx).await?;
+        Ok((job, src_ref, dest))
+    }
+
     pub fn new(
         opts: DockerOptions,
         cache: Arc<BlobCache>,
@@ -67,7 +97,6 @@ impl RegistryBackend {
             registry
         };
         let client = docker::connect_with_key(registry, api_host, registry, &self.opts)?;
-        self.used.lock().unwrap().insert(registry.to_string());
         Ok(self
             .clients
             .lock()
@@ -75,6 +104,23 @@ impl RegistryBackend {
             .entry(registry.to_string())
             .or_insert(client)
             .clone())
+    }
+
+    /// Passes `result` on; a registry that answered (with data, "not found" or "not
+    /// allowed") joins those listed at the mount root. One that never answered does
+    /// not: a typo or a dead host leaves no entry behind.
+    fn answered<T>(&self, registry: &str, result: Result<T>) -> Result<T> {
+        let reached = match &result {
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.kind(),
+                ErrorKind::NotFound | ErrorKind::Unauthorized | ErrorKind::Unsupported
+            ),
+        };
+        if reached {
+            self.used.lock().unwrap().insert(registry.to_string());
+        }
+        result
     }
 }
 
@@ -106,7 +152,8 @@ impl Backend for RegistryBackend {
     }
 
     async fn catalog(&self, registry: &str) -> Result<Option<Vec<String>>> {
-        match self.client(registry)?.catalog().await {
+        let answer = self.client(registry)?.catalog().await;
+        match self.answered(registry, answer) {
             Ok(repos) => Ok(Some(repos)),
             Err(e)
                 if matches!(
@@ -122,7 +169,8 @@ impl Backend for RegistryBackend {
     }
 
     async fn tags(&self, registry: &str, repository: &str) -> Result<Vec<String>> {
-        self.client(registry)?.list_tags(repository).await
+        let answer = self.client(registry)?.list_tags(repository).await;
+        self.answered(registry, answer)
     }
 
     async fn manifest(
@@ -148,10 +196,11 @@ impl Backend for RegistryBackend {
                 Err(e) => tracing::debug!("cache: manifest {reference}: {e}"),
             }
         }
-        let fetched = self
+        let answer = self
             .client(registry)?
             .get_manifest(repository, reference, manifest::MANIFEST_ACCEPT)
-            .await?;
+            .await;
+        let fetched = self.answered(registry, answer)?;
         let media_type =
             manifest::normalize_media_type(fetched.content_type.as_deref(), &fetched.bytes);
         let digest = manifest::manifest_digest(&fetched.bytes)?;
@@ -202,17 +251,23 @@ impl Backend for RegistryBackend {
         Ok(bytes)
     }
 
-    async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {
-        let src_ref = DockerReference::parse(&format!(
-            "{}/{}@{}",
-            request.source.registry, request.source.repository, request.source.digest
-        ))?;
-        let job = JobOptions::parse(&request.options)?;
-        if let Some(p) = &self.policy {
-            p.check_source(&ImageName::Docker(src_ref.clone()))?;
+    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
+        // A flag whose value is still to come (on the next line) is not an error yet.
+        let mut request = request.clone();
+        if request
+            .options
+            .last()
+            .is_some_and(|w| JobOptions::takes_value(w))
+        {
+            request.options.pop();
         }
-        let dest_name = ImageName::parse(&request.destination)
-            .map_err(|e| e.context(format!("copy-to destination {:?}", request.destination)))?;
+        let (_, _, dest) = self.open_copy(&request).await?;
+        dest.check_writable().await
+        // Dropped uncommitted: whatever opening staged is removed.
+    }
+
+    async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {
+        let (job, src_ref, dest) = self.open_copy(&request).await?;
         let inner = DockerSource::with_client(src_ref, self.client(&request.source.registry)?);
         let source = CachedSource {
             inner,
@@ -237,15 +292,6 @@ impl Backend for RegistryBackend {
                 progress.set_total(total as u64);
             }
         }
-        let mut dest_docker = self.opts.clone();
-        if let Some(v) = job.dest_tls_verify {
-            dest_docker.tls_verify = Some(v);
-        }
-        let ctx = DestContext {
-            docker: dest_docker,
-            ..DestContext::default()
-        };
-        let dest = transport::open_destination(&dest_name, &ctx).await?;
         let opts = CopyOptions {
             multi_arch: job.multi_arch,
             platform: self.platform.clone(),
@@ -302,6 +348,14 @@ struct JobOptions {
 }
 
 impl JobOptions {
+    /// Whether `word` is a flag that takes its value from the next word.
+    fn takes_value(word: &str) -> bool {
+        matches!(
+            word,
+            "--multi-arch" | "--format" | "-f" | "--dest-compress-format"
+        )
+    }
+
     fn parse(words: &[String]) -> Result<JobOptions> {
         let mut o = JobOptions::default();
         let mut it = words.iter();

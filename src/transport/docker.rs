@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::auth::{self, Auth, AuthEnv, Credentials};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, Manifest};
 use crate::reference::DockerReference;
 use crate::registry::{self, Client, ClientConfig, Credential, UploadStart};
@@ -347,6 +347,14 @@ impl DockerDestination {
         Ok(DockerDestination { client, reference })
     }
 
+    /// The tag the copy will write, or the digest when the reference has no tag.
+    fn written_reference(&self) -> String {
+        match self.reference.tag() {
+            Some(t) => t.to_string(),
+            None => self.reference.manifest_reference(),
+        }
+    }
+
     fn repo(&self) -> &str {
         self.reference.repository()
     }
@@ -370,11 +378,7 @@ impl ImageDestination for DockerDestination {
     }
 
     async fn existing_manifest_digest(&self) -> Result<Option<String>> {
-        // The tag the copy will write, when there is one.
-        let reference = match self.reference.tag() {
-            Some(t) => t.to_string(),
-            None => self.reference.manifest_reference(),
-        };
+        let reference = self.written_reference();
         // Push access asked at once: a copy that goes on writes with the same token.
         let head = self
             .client
@@ -393,6 +397,24 @@ impl ImageDestination for DockerDestination {
                 tracing::debug!("{}: no current manifest: {e}", self.describe());
                 Ok(None)
             }
+        }
+    }
+
+    async fn check_writable(&self) -> Result<()> {
+        let reference = self.written_reference();
+        let head = self
+            .client
+            .head_manifest_as(
+                self.repo(),
+                &reference,
+                manifest::MANIFEST_ACCEPT,
+                registry::Access::PushPull,
+            )
+            .await;
+        match head {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.context(format!("checking {}", self.describe()))),
         }
     }
 

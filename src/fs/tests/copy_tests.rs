@@ -276,28 +276,56 @@ async fn copying_a_platform_dir_pins_the_child_digest() {
 }
 
 #[tokio::test]
-async fn a_write_that_ends_a_line_runs_the_copy_and_fails_with_it() {
+async fn a_write_that_ends_a_line_checks_the_request_and_fails_when_refused() {
     let t = setup();
     let dir = copy_dir(&t).await;
     let (attr, open) = t.fs.create(dir, os("now"), libc::O_WRONLY).await.unwrap();
     let err =
-        t.fs.write(attr.ino, open.fh, 0, b"fail:/nowhere\n")
+        t.fs.write(attr.ino, open.fh, 0, b"refuse:/nowhere\n")
             .await
             .unwrap_err();
     assert_eq!(err.errno(), libc::EIO);
-    assert_eq!(status(&t, "now").await["state"], "failed");
-    // The close reports the same failure.
+    let st = status(&t, "now").await;
+    assert_eq!(st["state"], "failed");
+    assert!(
+        st["error"].as_str().unwrap().contains("cannot be written"),
+        "{st}"
+    );
+    // The close reports the same failure, and no copy ran.
     assert_eq!(
         t.fs.flush(attr.ino, open.fh).await.unwrap_err().errno(),
         libc::EIO
     );
+    assert!(t.mock.copies().is_empty());
 
+    // An accepted line does not copy yet: flags may follow in later writes, as shells
+    // write them (one line per write); the close runs the copy with all of them.
     let (attr, open) = t.fs.create(dir, os("ok"), libc::O_WRONLY).await.unwrap();
     let n =
         t.fs.write(attr.ino, open.fh, 0, b"oci:/srv/out:1\n")
             .await
             .unwrap();
     assert_eq!(n, 15);
-    assert_eq!(status(&t, "ok").await["state"], "succeeded");
+    assert_eq!(status(&t, "ok").await["state"], "pending");
+    t.fs.write(attr.ino, open.fh, 15, b"--format oci\n")
+        .await
+        .unwrap();
+    assert!(t.mock.copies().is_empty());
     t.fs.flush(attr.ino, open.fh).await.unwrap();
+    assert_eq!(status(&t, "ok").await["state"], "succeeded");
+    let copies = t.mock.copies();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].destination, "oci:/srv/out:1");
+    assert_eq!(copies[0].options, ["--format", "oci"]);
+
+    // A copy that fails after its check passed fails the close.
+    let (attr, open) = t.fs.create(dir, os("late"), libc::O_WRONLY).await.unwrap();
+    t.fs.write(attr.ino, open.fh, 0, b"fail:/x\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.fs.flush(attr.ino, open.fh).await.unwrap_err().errno(),
+        libc::EIO
+    );
+    assert_eq!(status(&t, "late").await["state"], "failed");
 }

@@ -1,6 +1,7 @@
-//! `copy-to/`: `echo DEST > copy-to/NAME` copies the directory's image during the
-//! write, to `oci:`, `dir:` and `docker://` destinations (checked with skopeo), and a
-//! bad destination makes the write fail and `NAME.status` say why.
+//! `copy-to/`: `echo DEST > copy-to/NAME` copies the directory's image when the file
+//! is closed, to `oci:`, `dir:` and `docker://` destinations (checked with skopeo);
+//! flags may follow on later lines, however the shell writes them; a bad destination
+//! makes the write fail and `NAME.status` say why.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,8 +10,8 @@ use super::{jq, ls, Mount, TOOL_TIMEOUT};
 use crate::copy_matrix::assert_dir_holds_image;
 use crate::harness::{run, run_with_timeout, shared_registry, skopeo, CmdOutput, Registry};
 
-/// `echo LINE > FILE` in bash: one write ending in a newline, which starts the copy
-/// and fails when it fails.
+/// `echo LINE > FILE` in bash: one write ending in a newline, which fails when the
+/// request is refused; the copy runs when bash closes the file.
 #[track_caller]
 fn echo_request(file: &Path, line: &str) -> CmdOutput {
     run_with_timeout(
@@ -23,7 +24,7 @@ fn echo_request(file: &Path, line: &str) -> CmdOutput {
 
 /// A multi-line request in one write: coreutils `printf` buffers its output and writes
 /// it once at exit (bash's builtin `printf` and `echo` write line by line; see
-/// [`flags_on_the_destination_line_apply_when_a_shell_writes_them`]).
+/// [`flags_apply_however_a_shell_writes_them`]).
 #[track_caller]
 fn printf_request(file: &Path, lines: &[&str]) -> CmdOutput {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
@@ -211,33 +212,41 @@ fn a_bad_destination_fails_the_write_and_the_status_says_why() {
     m.unmount();
 }
 
-/// Shells write a multi-line request one line per write(2), and the copy starts at the
-/// first write that ends a line (so that the writer learns of a failure). Flags
-/// therefore go on the destination's line when a shell writes the request.
+/// Flags apply whether they share the destination's line or follow it, and however
+/// the writer splits the text: bash's builtins write one line per write(2), and the
+/// copy waits for the close.
 #[test]
-fn flags_on_the_destination_line_apply_when_a_shell_writes_them() {
+fn flags_apply_however_a_shell_writes_them() {
     let (reg, _) = shared_registry();
     let m = Mount::start(&["--tls-verify=false"]);
     let copy_to = m.path(&format!("{}/small/latest/copy-to", reg.url()));
-    let out_dir = m.scratch().join("converted");
-    let dest = format!("dir:{}", out_dir.display());
-    let out = run_with_timeout(
-        Command::new("bash")
-            .args(["-c", "echo \"$1 --format v2s2\" > \"$2\"", "bash", &dest])
-            .arg(copy_to.join("fmt")),
-        TOOL_TIMEOUT,
-    );
-    let st = status(&copy_to, "fmt");
-    let media_type = std::fs::read(out_dir.join("manifest.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|v| v["mediaType"].clone());
-    assert!(
-        out.success()
-            && media_type.as_ref().and_then(|v| v.as_str())
-                == Some("application/vnd.docker.distribution.manifest.v2+json"),
-        "flags on the destination line: {out}\nstatus: {st}\nmanifest mediaType: {media_type:?}"
-    );
-    assert_eq!(st["destination"], dest);
+    let scripts = [
+        ("same-line", r#"echo "$1 --format v2s2" > "$2""#),
+        ("printf", r#"printf '%s\n--format\nv2s2\n' "$1" > "$2""#),
+        ("echo-group", r#"{ echo "$1"; echo --format v2s2; } > "$2""#),
+    ];
+    for (name, script) in scripts {
+        let out_dir = m.scratch().join(name);
+        let dest = format!("dir:{}", out_dir.display());
+        let out = run_with_timeout(
+            Command::new("bash")
+                .args(["-c", script, "bash", &dest])
+                .arg(copy_to.join(name)),
+            TOOL_TIMEOUT,
+        );
+        let st = status(&copy_to, name);
+        let media_type = std::fs::read(out_dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map(|v| v["mediaType"].clone());
+        assert!(
+            out.success()
+                && media_type.as_ref().and_then(|v| v.as_str())
+                    == Some("application/vnd.docker.distribution.manifest.v2+json"),
+            "{name}: {out}\nstatus: {st}\nmanifest mediaType: {media_type:?}"
+        );
+        assert_eq!(st["destination"], dest);
+        assert_eq!(st["state"], "succeeded");
+    }
     m.unmount();
 }
