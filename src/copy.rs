@@ -21,6 +21,9 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest, PlatformChoice};
 use crate::transport::{ImageDestination, ImageSource};
 
+pub(crate) use convert::{
+    compression_of, layer_media_type, write_index, write_manifest, IndexEntry,
+};
 pub use convert::{ManifestFormat, DOCKER_LAYER_TAR};
 pub use progress::{human_bytes, Progress};
 

@@ -28,6 +28,7 @@ pub mod copyto;
 mod error;
 mod image;
 mod inode;
+mod layout;
 mod memo;
 mod meta;
 pub mod mock;

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::inode::Key;
+use super::layout::LayoutManifest;
 use super::meta::ManifestEntry;
 use super::node::{Content, FileNode, LocKind, Locator, Node, Sub};
 use super::types::FileType;
@@ -56,6 +57,8 @@ pub(crate) enum Make {
     Config(BlobRef),
     Layer(BlobRef),
     Inspect,
+    /// `index.json`, naming the image by this tag (when it has one).
+    LayoutIndex(Option<String>),
 }
 
 /// `os-arch[-variant]` for an index entry; `None` when a part is missing or has
@@ -120,12 +123,13 @@ fn listed_layer(b: &BlobRef) -> bool {
             && b.urls.as_ref().is_some_and(|u| !u.is_empty()))
 }
 
-/// The `index.json` of an image directory: one entry, the directory's manifest.
-pub(crate) fn index_json(entry: &ManifestEntry, ref_name: Option<&str>) -> Bytes {
+/// The `index.json` of an image directory: one entry, the directory's manifest in
+/// its OCI form (see [`super::layout`]).
+pub(crate) fn index_json(m: &LayoutManifest, ref_name: Option<&str>) -> Bytes {
     let mut desc = json!({
-        "mediaType": entry.media_type,
-        "digest": entry.digest,
-        "size": entry.bytes.len(),
+        "mediaType": m.media_type,
+        "digest": m.digest,
+        "size": m.bytes.len(),
     });
     if let Some(r) = ref_name {
         desc["annotations"] = json!({ REF_NAME: r });
@@ -232,7 +236,7 @@ impl Fs {
             out.push(file(
                 "index.json",
                 Fs::content_key(loc, &entry.digest, &role),
-                Make::Inline(index_json(entry, ref_name)),
+                Make::LayoutIndex(ref_name.map(str::to_string)),
             ));
         }
         out.push(file(
@@ -336,6 +340,13 @@ impl Fs {
             }
         };
         push(&entry.digest, Make::Manifest(entry.digest.clone()));
+        if matches!(
+            entry.manifest,
+            Manifest::Docker2(_) | Manifest::DockerList(_)
+        ) {
+            let form = self.layout_manifest(loc, entry).await?;
+            push(&form.digest, Make::Inline(form.bytes));
+        }
         let m = &entry.manifest;
         match m {
             Manifest::Oci(_) | Manifest::Docker2(_) => {
@@ -388,6 +399,10 @@ impl Fs {
             Make::Manifest(d) => inline(self.meta.manifest(reg, repo, &d).await?.bytes.clone()),
             Make::Config(c) => inline(self.meta.config(reg, repo, &c).await?.bytes.clone()),
             Make::Inspect => inline(self.inspect_json(loc, entry).await?),
+            Make::LayoutIndex(ref_name) => {
+                let form = self.layout_manifest(loc, entry).await?;
+                inline(index_json(&form, ref_name.as_deref()))
+            }
             Make::Layer(l) => (
                 u64::try_from(l.size)
                     .map_err(|_| FsError::io(format!("layer {} has no size", l.digest)))?,

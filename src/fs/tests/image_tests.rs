@@ -472,8 +472,11 @@ async fn writes_outside_copy_to_are_refused() {
 }
 
 #[tokio::test]
-async fn docker_schema2_images_keep_their_media_types() {
-    use crate::manifest::media_types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2};
+async fn docker_schema2_images_are_laid_out_in_their_oci_form() {
+    use crate::manifest::media_types::{
+        DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
+        OCI_MANIFEST,
+    };
     let t = setup();
     let config = config_json("2021-01-01T00:00:00Z", "amd64");
     let cd = t.mock.add_blob(REG, "legacy", config.as_bytes());
@@ -495,8 +498,37 @@ async fn docker_schema2_images_keep_their_media_types() {
         .add_manifest(REG, "legacy", manifest.as_bytes(), "application/json");
     t.mock.set_tag(REG, "legacy", "old", &md);
     let dir = format!("{REG}/legacy/old");
+    // manifest.json is the registry's; index.json names the OCI form, kept in blobs/
+    // beside it, with the same config and layer blobs.
+    assert_eq!(
+        t.cat(&format!("{dir}/manifest.json")).await.unwrap(),
+        manifest.as_bytes()
+    );
     let index = t.json(&format!("{dir}/index.json")).await;
-    assert_eq!(index["manifests"][0]["mediaType"], DOCKER_V2S2);
+    assert_eq!(index["manifests"][0]["mediaType"], OCI_MANIFEST);
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "old"
+    );
+    let form_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(form_digest, md);
+    let form_path = format!("{dir}/blobs/sha256/{}", &form_digest[7..]);
+    let form = t.cat(&form_path).await.unwrap();
+    assert_eq!(crate::manifest::sha256_digest(&form), form_digest);
+    assert_eq!(index["manifests"][0]["size"], form.len());
+    let form: serde_json::Value = serde_json::from_slice(&form).unwrap();
+    assert_eq!(form["config"]["digest"], cd.as_str());
+    assert_eq!(form["config"]["mediaType"], OCI_CONFIG);
+    assert_eq!(form["layers"][0]["digest"], ld.as_str());
+    assert_eq!(form["layers"][0]["mediaType"], OCI_LAYER_GZIP);
+    assert_eq!(form["layers"][1]["mediaType"], OCI_LAYER_ZSTD);
+    let blobs = t.ls(&format!("{dir}/blobs/sha256")).await.unwrap();
+    for d in [&md, &form_digest, &cd, &ld, &zd] {
+        assert!(blobs.contains(&d[7..].to_string()), "{d} not in {blobs:?}");
+    }
     assert_eq!(
         t.ls(&format!("{dir}/layers")).await.unwrap(),
         ["0.tar.gz", "1.tar.zst"]

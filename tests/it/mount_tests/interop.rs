@@ -1,6 +1,7 @@
 //! Tools reading the mount as an OCI image layout: `skopeo copy oci:…` gives what a
 //! direct `skopeo copy docker://…` gives, and `umoci unpack` yields the fixture's root
-//! filesystem — for tag directories and for the platform directories of an index.
+//! filesystem — for tag directories and for the platform directories of an index, and
+//! for Docker-format images, whose layout names their OCI form.
 //!
 //! The registry directory `127.0.0.1:PORT` has a `:`, which `oci:PATH:TAG` cannot
 //! parse, so every layout is reached through a symlink beside the mount.
@@ -34,9 +35,6 @@ fn skopeo_copies_from_the_mount_what_it_copies_from_the_registry() {
     let host = reg.url();
     let m = Mount::start(&["--tls-verify=false"]);
     let out = m.scratch();
-    // Only OCI images: skopeo 1.9.3 finds no image in an OCI layout whose index.json
-    // names a Docker schema 2 manifest ("no descriptor found for reference"), which is
-    // what the mount shows for Docker images (their manifests keep their digests).
     for repo in ["small", "multilayer"] {
         let link = m.link(&format!("{host}/{repo}/latest"), repo);
         let (a, b) = (
@@ -55,6 +53,20 @@ fn skopeo_copies_from_the_mount_what_it_copies_from_the_registry() {
         );
         assert_no_diff(&a, &b);
     }
+    // An index's tag directory is a layout of the whole index.
+    let link = m.link(&format!("{host}/multiarch/latest"), "multiarch-all");
+    let (a, b) = (out.join("all-mount"), out.join("all-reg"));
+    skopeo_copy(
+        &["--all"],
+        &format!("oci:{}:latest", link.display()),
+        &format!("dir:{}", a.display()),
+    );
+    skopeo_copy(
+        &["--all", "--src-tls-verify=false"],
+        &reg.docker_ref("multiarch:latest"),
+        &format!("dir:{}", b.display()),
+    );
+    assert_no_diff(&a, &b);
     // A platform directory of an index is a layout of that platform's image.
     for (dir, arch, variant) in [
         ("linux-arm64-v8", "arm64", "v8"),
@@ -86,6 +98,75 @@ fn skopeo_copies_from_the_mount_what_it_copies_from_the_registry() {
     m.unmount();
 }
 
+/// A Docker schema 2 image (a tag, and a platform of a Docker manifest list) read from
+/// the mount by tag is its OCI form: skopeo copies it by tag, and the copy holds the
+/// registry's config and layer blobs, byte for byte, under an OCI manifest naming them.
+#[test]
+fn skopeo_copies_docker_images_from_the_mount_in_their_oci_form() {
+    let (reg, _) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let out = m.scratch();
+    let cases = [
+        ("docker/latest", "docker:latest", vec![]),
+        (
+            "dockerlist/latest/linux-arm64-v8",
+            "dockerlist:latest",
+            vec!["--override-arch", "arm64", "--override-variant", "v8"],
+        ),
+    ];
+    for (i, (rel, image, overrides)) in cases.into_iter().enumerate() {
+        let link = m.link(&format!("{host}/{rel}"), &format!("docker-{i}"));
+        let (a, b) = (
+            out.join(format!("d{i}-mount")),
+            out.join(format!("d{i}-reg")),
+        );
+        let tagged = if rel.starts_with("docker/") {
+            format!("oci:{}:latest", link.display())
+        } else {
+            format!("oci:{}", link.display())
+        };
+        skopeo_copy(&[], &tagged, &format!("dir:{}", a.display()));
+        let mut flags = vec!["--src-tls-verify=false"];
+        flags.extend(overrides);
+        skopeo_copy(
+            &flags,
+            &reg.docker_ref(image),
+            &format!("dir:{}", b.display()),
+        );
+        let manifest = |d: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap()
+        };
+        let (ma, mb) = (manifest(&a), manifest(&b));
+        assert_eq!(
+            ma["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+            "{rel}"
+        );
+        assert_eq!(ma["config"]["digest"], mb["config"]["digest"], "{rel}");
+        let digests = |m: &serde_json::Value| -> Vec<String> {
+            m["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(digests(&ma), digests(&mb), "{rel}");
+        for d in digests(&mb)
+            .iter()
+            .chain([mb["config"]["digest"].as_str().unwrap().to_string()].iter())
+        {
+            let hex = d.trim_start_matches("sha256:");
+            assert_eq!(
+                std::fs::read(a.join(hex)).unwrap(),
+                std::fs::read(b.join(hex)).unwrap(),
+                "{rel}: blob {d}"
+            );
+        }
+    }
+    m.unmount();
+}
+
 /// `umoci unpack --rootless --image LAYOUT[:TAG] BUNDLE`, which must succeed, and the
 /// unpacked tree.
 #[track_caller]
@@ -105,13 +186,20 @@ fn umoci_unpacks_the_mount_to_the_fixture_rootfs() {
     let host = reg.url();
     let m = Mount::start(&["--tls-verify=false"]);
     let out = m.scratch();
-    let cases: [(&str, &str, &Image); 3] = [
+    let cases: [(&str, &str, &Image); 5] = [
         ("small/latest", "latest", &fx.small.image),
         ("multilayer/latest", "latest", &fx.multilayer.image),
         (
             "multiarch/latest/linux-arm64-v8",
             "",
             fx.multiarch.child("arm64", Some("v8")),
+        ),
+        // Docker schema 2, through its OCI form.
+        ("docker/latest", "latest", &fx.docker.image),
+        (
+            "dockerlist/latest/linux-arm64-v8",
+            "",
+            fx.dockerlist.child("arm64", Some("v8")),
         ),
     ];
     for (i, (rel, tag, image)) in cases.into_iter().enumerate() {
