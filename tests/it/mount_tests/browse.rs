@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{hex_of, jq, ls, sha256sum, stat_size, tool_on, Mount};
-use crate::harness::image::{Image, Index};
+use crate::harness::image::{Format, Image, Index};
 use crate::harness::{run, shared_registry, skopeo};
 
 /// What the directory of a single image lists.
@@ -36,6 +36,17 @@ fn root_lists_registries_once_used_or_given() {
         Vec::<String>::new(),
         "a fresh mount lists no registry"
     );
+    // Registries that never answer leave no entry behind.
+    for dead in ["127.0.0.1:1", "nothere.invalid"] {
+        let listed =
+            std::fs::read_dir(m.path(dead)).and_then(|d| d.collect::<std::io::Result<Vec<_>>>());
+        assert!(listed.is_err(), "listing {dead} worked: {listed:?}");
+    }
+    assert_eq!(
+        ls(m.mnt()),
+        Vec::<String>::new(),
+        "registries that never answered are listed"
+    );
     assert_eq!(ls(&m.path(&format!("{host}/small"))), ["1.0", "latest"]);
     assert_eq!(ls(m.mnt()), [host.as_str()], "the registry once used");
 
@@ -63,6 +74,73 @@ fn root_lists_registries_once_used_or_given() {
     assert_eq!(tags.len(), crate::harness::fixtures::MANY_TAGS, "{tags:?}");
     given.unmount();
     m.unmount();
+}
+
+/// Nested repositories: a namespace directory lists what is under it (from the
+/// catalog), a repository lists its tags and its sub-repositories, and `blobs/` lists
+/// the image's blobs.
+#[test]
+fn namespaces_and_sub_repositories_are_listed() {
+    let (_, fx) = shared_registry();
+    let reg = crate::harness::Registry::plain();
+    let client = reg.client();
+    let tags = ["1.0".to_string()];
+    fx.small.image.push(&client, "team/app", &tags);
+    fx.small.image.push(&client, "team/app/debug", &tags);
+    fx.docker.image.push(&client, "team/tools/lint", &tags);
+    let host = reg.url();
+    let m = Mount::start(&["--tls-verify=false"]);
+    assert_eq!(ls(&m.path(&host)), ["team"]);
+    assert_eq!(ls(&m.path(&format!("{host}/team"))), ["app", "tools"]);
+    assert_eq!(ls(&m.path(&format!("{host}/team/app"))), ["1.0", "debug"]);
+    assert_eq!(ls(&m.path(&format!("{host}/team/app/debug"))), ["1.0"]);
+    assert_eq!(ls(&m.path(&format!("{host}/team/tools"))), ["lint"]);
+    let image = m.path(&format!("{host}/team/tools/lint/1.0"));
+    assert_eq!(sha256sum(&image.join("manifest.json")), fx.docker.digest);
+    assert_eq!(ls(&image.join("blobs")), ["sha256"]);
+    let blobs = ls(&image.join("blobs/sha256"));
+    for b in fx
+        .docker
+        .layers
+        .iter()
+        .map(|l| &l.blob.digest)
+        .chain([&fx.docker.digest])
+    {
+        assert!(
+            blobs.contains(&hex_of(b).to_string()),
+            "{b} missing: {blobs:?}"
+        );
+    }
+    m.unmount();
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// The digest and size of the manifest `DIR/index.json` names, after checking that it
+/// is an OCI type and that its bytes are in `blobs/` under that digest.
+#[track_caller]
+fn layout_manifest(dir: &Path, what: &str) -> (String, u64) {
+    let index = dir.join("index.json");
+    let digest = jq(".manifests[0].digest", &index);
+    let size: u64 = jq(".manifests[0].size", &index).parse().unwrap();
+    let media_type = jq(".manifests[0].mediaType", &index);
+    assert!(
+        media_type == OCI_MANIFEST || media_type == OCI_INDEX,
+        "{what}/index.json names a {media_type}"
+    );
+    let blob = dir.join("blobs/sha256").join(hex_of(&digest));
+    assert_eq!(
+        sha256sum(&blob),
+        digest,
+        "{what}: the manifest index.json names"
+    );
+    assert_eq!(
+        stat_size(&blob),
+        size,
+        "{what}: the manifest index.json names"
+    );
+    (digest, size)
 }
 
 /// Checks the files of an image directory `dir` against `image`.
@@ -105,15 +183,37 @@ fn check_image_dir(dir: &Path, image: &Image, repo: &str) {
 
     let index = dir.join("index.json");
     assert_eq!(jq(".manifests | length", &index), "1");
-    assert_eq!(jq(".manifests[0].digest", &index), image.digest);
-    assert_eq!(
-        jq(".manifests[0].size", &index),
-        image.manifest.len().to_string()
-    );
+    let named = layout_manifest(dir, &what);
+    match image.format {
+        Format::Oci => {
+            assert_eq!(named.0, image.digest, "{what}/index.json");
+            assert_eq!(named.1, image.manifest.len() as u64);
+        }
+        Format::Docker => {
+            // The OCI form: the same config and layers under OCI media types.
+            let form: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join("blobs/sha256").join(hex_of(&named.0))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(form["mediaType"], OCI_MANIFEST, "{what}");
+            assert_eq!(form["config"]["digest"], image.config.digest.as_str());
+            let layers: Vec<&str> = form["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap())
+                .collect();
+            assert_eq!(layers, image.layer_digests(), "{what}");
+        }
+    }
     assert_eq!(jq(".imageLayoutVersion", &dir.join("oci-layout")), "1.0.0");
 
-    // blobs/sha256: the manifest and its blobs, each file named by its content.
+    // blobs/sha256: the manifest (and its OCI form) and its blobs, each file named by
+    // its content.
     let mut want: Vec<(String, u64)> = vec![(image.digest.clone(), image.manifest.len() as u64)];
+    if named.0 != image.digest {
+        want.push(named.clone());
+    }
     want.extend(image.blobs().iter().map(|b| (b.digest.clone(), b.size)));
     let names = ls(&dir.join("blobs/sha256"));
     assert_eq!(
@@ -191,16 +291,25 @@ fn check_index_dir(dir: &Path, index: &Index, repo: &str, platforms: &[&str]) {
         index.digest,
         "{what}"
     );
-    assert_eq!(
-        jq(".manifests[0].digest", &dir.join("index.json")),
-        index.digest
-    );
+    let named = layout_manifest(dir, &what);
+    if index.format == Format::Oci {
+        assert_eq!(named.0, index.digest, "{what}/index.json");
+    }
 
-    // blobs/: the index, every child manifest and every blob they name.
+    // blobs/: the index, every child manifest and every blob they name (and, for Docker
+    // manifest lists, the OCI forms of the list and of each child).
     let mut blobs = BTreeSet::from([hex_of(&index.digest).to_string()]);
-    for c in &index.children {
+    blobs.insert(hex_of(&named.0).to_string());
+    for (i, c) in index.children.iter().enumerate() {
         blobs.insert(hex_of(&c.digest).to_string());
         blobs.extend(c.blobs().iter().map(|b| hex_of(&b.digest).to_string()));
+        if index.format == Format::Docker {
+            let form = jq(
+                &format!(".manifests[{i}].digest"),
+                &dir.join("blobs/sha256").join(hex_of(&named.0)),
+            );
+            blobs.insert(hex_of(&form).to_string());
+        }
     }
     assert_eq!(
         ls(&dir.join("blobs/sha256")),
