@@ -240,6 +240,37 @@ impl Mount {
         // Drop finds nothing left to do.
     }
 
+    /// Sends `signal` to the foreground mount process and asserts that it unmounts
+    /// and exits with success within 15 s.
+    #[track_caller]
+    pub fn stop_with(mut self, signal: libc::c_int) {
+        let mut child = self.child.take().expect("a foreground mount");
+        // SAFETY: a plain kill(2) of the process this mount started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the mount process did not exit after signal {signal}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "exit after signal {signal}: {status}\n{}",
+            self.log()
+        );
+        assert!(
+            !is_mounted(&self.mnt),
+            "still mounted after signal {signal}\n{}",
+            self.log()
+        );
+    }
+
     /// `kill -9` of the mount process, then `umount -l` of its dead mount.
     pub fn kill9(mut self) {
         if let Some(mut child) = self.child.take() {

@@ -457,3 +457,54 @@ fn stats_json_is_readable() {
     assert!(jq(".fs.inodes_live", &stats).parse::<u64>().unwrap() > 0);
     m.unmount();
 }
+
+/// SIGINT and SIGTERM unmount cleanly: the process exits with success and the mount
+/// point is free again.
+#[test]
+fn sigint_and_sigterm_unmount_cleanly() {
+    let (reg, _) = shared_registry();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let m = Mount::start(&["--tls-verify=false"]);
+        assert_eq!(
+            ls(&m.path(&format!("{}/small", reg.url()))),
+            ["1.0", "latest"]
+        );
+        m.stop_with(signal);
+    }
+}
+
+/// `--override-arch/--override-variant` choose the platform `inspect.json` of an index
+/// describes (as they do for `scry inspect`); file times are the image's `created`.
+#[test]
+fn overrides_choose_the_platform_and_times_are_the_image_created_time() {
+    let (reg, fx) = shared_registry();
+    let m = Mount::start(&[
+        "--tls-verify=false",
+        "--override-arch",
+        "arm",
+        "--override-variant",
+        "v7",
+    ]);
+    let dir = m.path(&format!("{}/multiarch/latest", reg.url()));
+    let inspect = dir.join("inspect.json");
+    assert_eq!(jq(".Architecture", &inspect), "arm");
+    let arm = fx.multiarch.child("arm", Some("v7"));
+    assert_eq!(
+        jq(".Layers | join(\",\")", &inspect),
+        arm.layer_digests().join(",")
+    );
+    // mtime = the config's `created`, before any layer byte is read.
+    let created = jq(".created", &dir.join("linux-arm-v7/config.json"));
+    let want = tool_on("date", &["-u", "-d", &created, "+%s"], &[]);
+    want.assert_success();
+    for f in ["manifest.json", "config.json", "layers"] {
+        let got = tool_on(
+            "stat",
+            &["-L", "-c", "%Y"],
+            &[&dir.join("linux-arm-v7").join(f)],
+        );
+        got.assert_success();
+        assert_eq!(got.stdout.trim(), want.stdout.trim(), "mtime of {f}");
+    }
+    m.unmount();
+}
