@@ -33,7 +33,8 @@ pub struct MountArgs {
     /// Let other users see the mount (needs user_allow_other in /etc/fuse.conf unless root)
     #[arg(long)]
     allow_other: bool,
-    /// Return once the mount is ready and keep serving in the background
+    /// Return once the mount is ready and keep serving in the background (its log goes
+    /// to CACHE_DIR/mount.log)
     #[arg(long)]
     background: bool,
     /// Let the kernel read blobs complete in the cache straight from their cache files

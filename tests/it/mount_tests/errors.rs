@@ -78,6 +78,39 @@ fn refused_credentials_are_eacces() {
         fx.small.digest
     );
     m.unmount();
+
+    // Credentials from an auth file work too; --debug logs each request, never the
+    // password.
+    use base64::Engine as _;
+    let scratch = crate::mount_tests::scratch("authfile-");
+    let authfile = scratch.path().join("auth.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(reg.creds());
+    std::fs::write(
+        &authfile,
+        serde_json::json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let authfile = authfile.display().to_string();
+    let m = Mount::start(&["--cert-dir", &certs, "--authfile", &authfile, "--debug"]);
+    assert_eq!(
+        sha256sum(&m.path(&format!("{host}/small/latest/manifest.json"))),
+        fx.small.digest
+    );
+    let log = m.log();
+    assert!(
+        log.contains("/v2/small/manifests/latest"),
+        "--debug did not log the manifest request\n{log}"
+    );
+    let password = reg.creds().split_once(':').unwrap().1.to_string();
+    assert!(
+        !log.contains(&password),
+        "the password is in the log\n{log}"
+    );
+    assert!(
+        !log.contains(&auth),
+        "the encoded credentials are in the log"
+    );
+    m.unmount();
 }
 
 /// `dd` of one 4 KiB block at `block` of `path`.
