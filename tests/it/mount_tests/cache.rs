@@ -42,6 +42,34 @@ fn dd_block(path: &Path, block: u64) -> Vec<u8> {
     out.stdout_bytes
 }
 
+/// A registry that ignores `Range` and always sends whole blobs still gives the right
+/// bytes at any offset, and the whole blob is then served from the cache.
+#[test]
+fn a_registry_that_ignores_range_still_serves_the_right_bytes() {
+    let size = 12 * MIB;
+    let fake = FakeRegistry::start(&[size]);
+    fake.set_mode(Mode::IgnoreRange);
+    let m = Mount::start(&["--tls-verify=false"]);
+    let blob = layer_path(&m, &fake, 0);
+    let block = (size as u64 * 2 / 3) / 4096;
+    let got = dd_block(&blob, block);
+    let at = (block * 4096) as usize;
+    assert!(
+        got == fake.layers[0][at..at + 4096],
+        "dd read the wrong bytes at {at}"
+    );
+    assert_eq!(sha256sum(&blob), fake.layer_digests[0]);
+    let fetched = fake.layer_bytes();
+    fake.set_mode(Mode::Down);
+    assert_eq!(sha256sum(&blob), fake.layer_digests[0]);
+    assert_eq!(
+        fake.layer_bytes(),
+        fetched,
+        "the second read went to the registry"
+    );
+    m.unmount();
+}
+
 #[test]
 fn a_read_in_the_middle_of_a_big_layer_fetches_about_one_chunk() {
     let size = 32 * MIB;

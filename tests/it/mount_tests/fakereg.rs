@@ -24,6 +24,8 @@ pub enum Mode {
     StallFrom(u64),
     /// Every connection is closed without an answer.
     Down,
+    /// `Range` headers are ignored: every blob answer is the whole blob, status 200.
+    IgnoreRange,
 }
 
 /// One blob request as the fake saw it.
@@ -175,7 +177,8 @@ impl FakeRegistry {
             };
             let size = data.len() as u64;
             let range = r.headers.get("range").cloned();
-            let (start, end, status) = match range.as_deref().and_then(|h| parse_range(h, size)) {
+            let honoured = range.as_deref().filter(|_| mode != Mode::IgnoreRange);
+            let (start, end, status) = match honoured.and_then(|h| parse_range(h, size)) {
                 Some((s, e)) => (s, e, 206),
                 None => (0, size, 200),
             };
