@@ -347,12 +347,22 @@ impl DockerDestination {
         Ok(DockerDestination { client, reference })
     }
 
-    /// The tag the copy will write, or the digest when the reference has no tag.
-    fn written_reference(&self) -> String {
-        match self.reference.tag() {
+    /// HEAD of the manifest the copy will write (its tag, or its digest when the
+    /// reference has no tag), asking for push access at once: a copy that goes on
+    /// writes with the same token.
+    async fn head_written(&self) -> Result<registry::HeadInfo> {
+        let reference = match self.reference.tag() {
             Some(t) => t.to_string(),
             None => self.reference.manifest_reference(),
-        }
+        };
+        self.client
+            .head_manifest_as(
+                self.repo(),
+                &reference,
+                manifest::MANIFEST_ACCEPT,
+                registry::Access::PushPull,
+            )
+            .await
     }
 
     fn repo(&self) -> &str {
@@ -378,18 +388,7 @@ impl ImageDestination for DockerDestination {
     }
 
     async fn existing_manifest_digest(&self) -> Result<Option<String>> {
-        let reference = self.written_reference();
-        // Push access asked at once: a copy that goes on writes with the same token.
-        let head = self
-            .client
-            .head_manifest_as(
-                self.repo(),
-                &reference,
-                manifest::MANIFEST_ACCEPT,
-                registry::Access::PushPull,
-            )
-            .await;
-        match head {
+        match self.head_written().await {
             Ok(h) => Ok(h.digest),
             // Not there, or not to be known: the copy writes as usual (and reports what
             // really stops it).
@@ -401,17 +400,7 @@ impl ImageDestination for DockerDestination {
     }
 
     async fn check_writable(&self) -> Result<()> {
-        let reference = self.written_reference();
-        let head = self
-            .client
-            .head_manifest_as(
-                self.repo(),
-                &reference,
-                manifest::MANIFEST_ACCEPT,
-                registry::Access::PushPull,
-            )
-            .await;
-        match head {
+        match self.head_written().await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.context(format!("checking {}", self.describe()))),
