@@ -10,7 +10,7 @@ use crate::cache::*;
 use crate::error::ErrorKind;
 
 /// Bytes the cache's files occupy: complete files by length, partial data as allocated.
-fn disk_bytes(dir: &Path) -> u64 {
+pub(super) fn disk_bytes(dir: &Path) -> u64 {
     let mut n = 0;
     for sub in ["blobs/sha256", "small/sha256"] {
         for e in fs::read_dir(dir.join(sub)).unwrap().flatten() {
