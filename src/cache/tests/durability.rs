@@ -174,6 +174,8 @@ async fn the_budget_evicts_least_recently_used_and_never_a_pinned_blob() {
         .read(&blobs[2].1, 0, 10, &mocks[2].dyn_())
         .await
         .unwrap();
+    // Fill tasks let go of 3 (and 2) just after the calls return; only the pin stays.
+    eventually("only the pinned blob in use", || cache.stats().in_use == 1).await;
     cache
         .fetch_whole(&blobs[4].1, &mocks[4].dyn_())
         .await
