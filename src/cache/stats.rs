@@ -74,7 +74,10 @@ fn add(layout: &Layout, delta: Counters, max_bytes: u64) -> io::Result<()> {
         counters: old.counters.plus(delta),
         max_bytes: Some(max_bytes),
     };
-    let tmp = root.join(format!("stats.json.{}.tmp", std::process::id()));
+    // In tmp/, where a file left by a crash is cleaned up like any other.
+    let tmp = layout
+        .tmp_dir()
+        .join(format!("stats-{}.json", std::process::id()));
     let text = serde_json::to_vec_pretty(&new).map_err(io::Error::other)?;
     fs::write(&tmp, text)?;
     fs::rename(&tmp, root.join("stats.json"))
