@@ -20,6 +20,7 @@ mod lock;
 mod partial;
 mod small;
 mod state;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -69,6 +70,10 @@ pub struct CacheConfig {
     pub max_fs_fraction: f64,
     /// Longest wait for the fetcher's answer and for each piece of its body.
     pub fetch_timeout: Duration,
+    /// Record this process's counters and budget in the directory (`DIR/stats.json`),
+    /// this often and when the cache is dropped, for `scry cache status`. Mounts do;
+    /// `None` (the default) records nothing.
+    pub record_stats: Option<Duration>,
 }
 
 impl CacheConfig {
@@ -81,6 +86,7 @@ impl CacheConfig {
             read_ahead_max: DEFAULT_READ_AHEAD_MAX,
             max_fs_fraction: DEFAULT_MAX_FS_FRACTION,
             fetch_timeout: Duration::from_secs(60),
+            record_stats: None,
         }
     }
 }
@@ -155,16 +161,17 @@ pub struct CacheStats {
     pub complete_blobs: u64,
     pub partial_blobs: u64,
     pub small_objects: u64,
-    /// Bytes stored, as this process accounts them.
+    /// Bytes stored, as this process accounts them (rescanned now and then).
     pub bytes: u64,
     pub max_bytes: u64,
     /// Blobs this process holds open (pinned or being read).
     pub in_use: u64,
-    /// Reads (and whole fetches) served without waiting for a fetch, since open.
+    /// Reads (and whole fetches) served without waiting for a fetch: since open, or
+    /// with [`BlobCache::status`] of every process that recorded its counters.
     pub hits: u64,
-    /// Reads (and whole fetches) that waited for a fetch, since open.
+    /// Reads (and whole fetches) that waited for a fetch (counted as `hits` is).
     pub misses: u64,
-    /// Bytes received from fetchers, since open.
+    /// Bytes received from fetchers (counted as `hits` is).
     pub bytes_fetched: u64,
 }
 
@@ -184,6 +191,9 @@ pub struct PinGuard {
     _state: Arc<BlobState>,
 }
 
+/// `(used, total)` bytes of the filesystem holding a path.
+type UsageProbe = Arc<dyn Fn(&Path) -> io::Result<(u64, u64)> + Send + Sync>;
+
 pub(crate) struct Shared {
     config: CacheConfig,
     layout: Layout,
@@ -195,6 +205,25 @@ pub(crate) struct Shared {
     bytes_fetched: AtomicU64,
     flight_seq: AtomicU64,
     tmp_seq: AtomicU64,
+    /// Counters already added to `DIR/stats.json`.
+    recorded: Mutex<stats::Counters>,
+    /// How full the filesystem is (replaced in tests).
+    fs_usage: Mutex<UsageProbe>,
+    /// Scans of the directory merged into the index since open.
+    scans: AtomicU64,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.config.record_stats.is_some() {
+            if let Err(e) = self.record(false) {
+                tracing::warn!(
+                    "cache: recording counters in {}: {e}",
+                    self.layout.root().display()
+                );
+            }
+        }
+    }
 }
 
 /// The cache. Cheap to share through the `Arc` [`BlobCache::open`] returns.
@@ -250,6 +279,22 @@ async fn wait(mut rx: Flight) -> Outcome {
 impl BlobCache {
     /// Opens (creating when needed) the cache directory and indexes what it holds.
     pub fn open(config: CacheConfig) -> Result<Arc<BlobCache>> {
+        BlobCache::open_in(config, true)
+    }
+
+    /// Opens an existing cache directory without creating anything in it (for looking
+    /// at it or pruning it); an error when the directory does not exist.
+    pub fn open_existing(config: CacheConfig) -> Result<Arc<BlobCache>> {
+        if !config.dir.is_dir() {
+            return Err(Error::invalid(format!(
+                "cache directory {} does not exist",
+                config.dir.display()
+            )));
+        }
+        BlobCache::open_in(config, false)
+    }
+
+    fn open_in(config: CacheConfig, create: bool) -> Result<Arc<BlobCache>> {
         if config.chunk_size < 4096 {
             return Err(Error::invalid(format!(
                 "cache chunk size {} is too small (at least 4096 bytes)",
@@ -258,13 +303,16 @@ impl BlobCache {
         }
         let layout = Layout::new(&config.dir);
         let what = || format!("opening cache {}", config.dir.display());
-        layout
-            .create()
-            .map_err(|e| Error::from(e).context(what()))?;
-        layout.clean_tmp(Duration::from_secs(24 * 3600));
+        if create {
+            layout
+                .create()
+                .map_err(|e| Error::from(e).context(what()))?;
+            layout.clean_tmp(Duration::from_secs(24 * 3600));
+        }
         let mut index = Index::new();
         index.merge(index::scan(&layout).map_err(|e| Error::from(e).context(what()))?);
-        Ok(Arc::new(BlobCache {
+        let record = config.record_stats;
+        let cache = Arc::new(BlobCache {
             shared: Arc::new(Shared {
                 config,
                 layout,
@@ -276,8 +324,49 @@ impl BlobCache {
                 bytes_fetched: AtomicU64::new(0),
                 flight_seq: AtomicU64::new(0),
                 tmp_seq: AtomicU64::new(0),
+                recorded: Mutex::new(stats::Counters::default()),
+                fs_usage: Mutex::new(Arc::new(layout::fs_usage)),
+                scans: AtomicU64::new(0),
             }),
-        }))
+        });
+        if let Some(every) = record {
+            // The budget is noted at once; counters follow every `every`.
+            cache.shared.record(true).map_err(|e| {
+                Error::from(e).context(format!(
+                    "opening cache {}: recording the budget",
+                    cache.dir().display()
+                ))
+            })?;
+            stats::start_recorder(&cache.shared, every);
+        }
+        Ok(cache)
+    }
+
+    /// Adds this process's counters not yet recorded to the directory's
+    /// (`DIR/stats.json`); a no-op when nothing changed.
+    pub fn record_stats(&self) -> Result<()> {
+        self.shared.record(false).map_err(|e| {
+            Error::from(e).context(format!(
+                "recording cache counters in {}",
+                self.dir().display()
+            ))
+        })
+    }
+
+    /// Like [`BlobCache::stats`], with the counters of every process that recorded
+    /// them in the directory (plus this one's not yet recorded), and the budget the
+    /// last of them used (this process's own when it records).
+    pub fn status(&self) -> CacheStats {
+        let mut s = self.stats();
+        let rec = stats::read(&self.shared.layout);
+        let all = self.shared.unrecorded();
+        s.hits = rec.counters.hits + all.hits;
+        s.misses = rec.counters.misses + all.misses;
+        s.bytes_fetched = rec.counters.bytes_fetched + all.bytes_fetched;
+        if self.shared.config.record_stats.is_none() {
+            s.max_bytes = rec.max_bytes.unwrap_or(s.max_bytes);
+        }
+        s
     }
 
     pub fn config(&self) -> &CacheConfig {

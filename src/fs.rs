@@ -107,6 +107,8 @@ pub struct Fs {
     inodes: Inodes,
     jobs: Jobs,
     handles: Mutex<HashMap<u64, Handle>>,
+    /// What keeps the blob of each open blob handle from eviction, by handle.
+    pins: Mutex<HashMap<u64, Box<dyn std::any::Any + Send + Sync>>>,
     next_fh: AtomicU64,
     config: FsConfig,
     mounted_at: SystemTime,
@@ -140,6 +142,7 @@ impl Fs {
             inodes: Inodes::new(),
             jobs: Jobs::default(),
             handles: Mutex::new(HashMap::new()),
+            pins: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             config,
             mounted_at: SystemTime::now(),
@@ -406,7 +409,8 @@ impl Fs {
     }
 
     /// Opens a file. Writing is allowed only to `copy-to/` jobs (a running job is
-    /// EBUSY; a finished one starts a new request). With `want_local`, a blob stored
+    /// EBUSY; a finished one starts a new request). A blob stays in the backend's cache
+    /// from its open to its release. With `want_local`, a blob stored
     /// whole by the backend comes with its local file (for FUSE passthrough); without,
     /// the backend is not asked.
     pub async fn open(&self, ino: u64, flags: i32, want_local: bool) -> FsResult<OpenReply> {
@@ -421,13 +425,22 @@ impl Fs {
         match &*node {
             Node::File(_) if write => Err(FsError::read_only()),
             Node::File(f) => {
+                // Every open of a blob keeps it in the cache until its release.
+                let pin = match &f.content {
+                    Content::Blob { digest, .. } => self.meta.backend.keep_blob(digest).await,
+                    Content::Inline(_) => None,
+                };
                 let local = want_local
                     .then(|| self.local_blob(f))
                     .flatten()
                     .map(Arc::new);
+                let fh = self.new_handle(Handle::Plain(node.clone()));
+                if let Some(pin) = pin {
+                    self.pins.lock().unwrap().insert(fh, pin);
+                }
                 Ok(OpenReply {
                     local,
-                    ..reply(self.new_handle(Handle::Plain(node.clone())), true, false)
+                    ..reply(fh, true, false)
                 })
             }
             Node::Job(job) => {
@@ -519,7 +532,13 @@ impl Fs {
                 .blob(registry, repo, digest, f.size, pos, want)
                 .await
                 .map_err(|e| {
-                    FsError::from(e.context(format!("reading {registry}/{repo}@{digest}")))
+                    let e = FsError::from(e.context(format!("reading {registry}/{repo}@{digest}")));
+                    // The file was found when it was looked up: bytes missing now (a blob
+                    // the registry lost, a cache file gone) are an I/O error, not ENOENT.
+                    match e.kind() {
+                        FsErrorKind::NotFound => FsError::io(e.message()),
+                        _ => e,
+                    }
                 })?;
             if got.is_empty() || got.len() > want as usize {
                 return Err(FsError::io(format!(
@@ -611,6 +630,7 @@ impl Fs {
     /// Forgets `fh`. A job written through it that was never flushed starts now
     /// (without waiting).
     pub async fn release(&self, _ino: u64, fh: u64) -> FsResult<()> {
+        self.pins.lock().unwrap().remove(&fh);
         if let Some(Handle::Job { job, writer: true }) = self.handles().remove(&fh) {
             job.start(&self.meta);
         }

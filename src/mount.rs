@@ -48,7 +48,8 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     let timeout = cfg.docker.timeout;
     let platform = cfg.fs.platform.clone();
     let backend = Arc::new(
-        RegistryBackend::new(cfg.docker, cache, platform, cfg.registries).with_policy(cfg.policy),
+        RegistryBackend::new(cfg.docker, cache.clone(), platform, cfg.registries)
+            .with_policy(cfg.policy),
     );
     let fs = Arc::new(Fs::new(backend, cfg.fs));
     // A request may wait on one network answer plus cache work: a little over the timeout.
@@ -117,6 +118,10 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         drop(session);
     }
     rt.shutdown_timeout(Duration::from_secs(2));
+    // The last counters for `scry cache status` (the session may never be dropped).
+    if let Err(e) = cache.record_stats() {
+        tracing::warn!("{e}");
+    }
     Ok(())
 }
 

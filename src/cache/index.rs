@@ -3,7 +3,11 @@
 //!
 //! Each process keeps its own index of the shared directory: built by a scan at open
 //! (oldest modification time = least recently used), updated by what the process stores
-//! and evicts, and merged with a fresh scan by [`super::BlobCache::prune`]. Eviction
+//! and evicts, and merged with a fresh scan by [`super::BlobCache::prune`] and whenever
+//! this process has stored [`rescan_every`] bytes since its last scan. The budget thus
+//! holds across processes: each one sees what the others stored at its next rescan, so
+//! the directory exceeds the budget by at most that many bytes per other process
+//! filling it at the same time. Eviction
 //! never removes a blob that any process uses: users hold a shared `flock` on the blob's
 //! file (complete or partial data) and the evictor needs it exclusively.
 
@@ -14,7 +18,7 @@ use std::time::SystemTime;
 
 use lru::LruCache;
 
-use super::layout::{allocated, fs_usage, remove_if_present, sync_dir, Layout};
+use super::layout::{allocated, remove_if_present, sync_dir, Layout};
 use super::lock::try_lock_exclusive;
 use super::Shared;
 
@@ -36,6 +40,18 @@ pub(crate) struct Entry {
 pub(crate) struct Index {
     lru: LruCache<Key, Entry>,
     total: u64,
+    /// Bytes added since the last merge of a scan.
+    since_scan: u64,
+}
+
+/// Share of the budget a process may store between two scans of the directory.
+const RESCAN_SHARE: u64 = 32;
+/// Most a process stores between two scans, whatever the budget.
+const RESCAN_MAX: u64 = 256 << 20;
+
+/// Bytes a process stores before it rescans the directory, for a budget of `max_bytes`.
+pub(crate) fn rescan_every(max_bytes: u64) -> u64 {
+    (max_bytes / RESCAN_SHARE).min(RESCAN_MAX)
 }
 
 impl Index {
@@ -43,6 +59,7 @@ impl Index {
         Index {
             lru: LruCache::unbounded(),
             total: 0,
+            since_scan: 0,
         }
     }
 
@@ -86,6 +103,11 @@ impl Index {
             }
         }
         self.total += bytes;
+        self.since_scan += bytes;
+    }
+
+    pub(crate) fn since_scan(&self) -> u64 {
+        self.since_scan
     }
 
     pub(crate) fn sub(&mut self, key: &Key, bytes: u64) {
@@ -142,12 +164,22 @@ impl Index {
             }
         }
         self.total = self.lru.iter().map(|(_, e)| e.bytes).sum();
+        self.since_scan = 0;
     }
 }
 
 fn hex_name(name: &str) -> Option<&str> {
     (name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
         .then_some(name)
+}
+
+/// The entries of `dir`; none when it does not exist (a cache not yet used).
+fn entries(dir: &std::path::Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(rd) => Ok(rd.flatten().collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Everything stored under `layout`, oldest modification first.
@@ -167,7 +199,7 @@ pub(crate) fn scan(layout: &Layout) -> io::Result<Vec<(Key, Entry, SystemTime)>>
         slot.1 = slot.1.max(t);
     };
     for (dir, small) in [(layout.blobs_dir(), false), (layout.small_dir(), true)] {
-        for e in fs::read_dir(&dir)?.flatten() {
+        for e in entries(&dir)? {
             let name = e.file_name();
             let (Some(hex), Ok(m)) = (name.to_str().and_then(hex_name), e.metadata()) else {
                 continue;
@@ -183,7 +215,7 @@ pub(crate) fn scan(layout: &Layout) -> io::Result<Vec<(Key, Entry, SystemTime)>>
             add(key, &m, m.len(), true);
         }
     }
-    for e in fs::read_dir(layout.partial_dir())?.flatten() {
+    for e in entries(&layout.partial_dir())? {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(hex) = name
@@ -194,7 +226,14 @@ pub(crate) fn scan(layout: &Layout) -> io::Result<Vec<(Key, Entry, SystemTime)>>
             continue;
         };
         if let Ok(m) = e.metadata() {
-            add(Key::Blob(hex.to_string()), &m, allocated(&m), false);
+            // The chunk map is bookkeeping (a block at most): only data counts, as the
+            // budget counts the chunks stored.
+            let bytes = if name.ends_with(".data") {
+                allocated(&m)
+            } else {
+                0
+            };
+            add(Key::Blob(hex.to_string()), &m, bytes, false);
         }
     }
     let mut v: Vec<_> = found.into_iter().map(|(k, (e, t))| (k, e, t)).collect();
@@ -251,6 +290,9 @@ impl Shared {
     /// evicting least recently used entries; `false` when that is not possible.
     pub(crate) fn reserve(&self, key: &Key, bytes: u64) -> bool {
         let mut idx = self.index.lock().unwrap();
+        if idx.since_scan() >= rescan_every(self.config.max_bytes) {
+            self.rescan(&mut idx);
+        }
         while idx.total() + bytes > self.config.max_bytes {
             if !self.evict_one(&mut idx, key) {
                 return false;
@@ -258,7 +300,8 @@ impl Shared {
         }
         if self.config.max_fs_fraction < 1.0 {
             // An unreadable usage cannot be honoured; the budget still holds.
-            while let Ok((used, total)) = fs_usage(self.layout.root()) {
+            let probe = self.fs_usage.lock().unwrap().clone();
+            while let Ok((used, total)) = probe(self.layout.root()) {
                 if (used + bytes) as f64 <= self.config.max_fs_fraction * total as f64 {
                     break;
                 }
@@ -269,6 +312,20 @@ impl Shared {
         }
         idx.add(key, bytes);
         true
+    }
+
+    /// Merges a fresh scan of the directory into the index, so entries other processes
+    /// stored count (and can be evicted) and entries they removed no longer do.
+    pub(crate) fn rescan(&self, idx: &mut Index) {
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match scan(&self.layout) {
+            Ok(found) => idx.merge(found),
+            Err(e) => tracing::warn!(
+                "cache: rescanning {}: {e}; the budget counts this process's entries only",
+                self.layout.root().display()
+            ),
+        }
     }
 
     /// Gives back a reservation that was not used.

@@ -29,6 +29,11 @@ pub(crate) fn lock_shared(file: &File) -> io::Result<()> {
     flock(file, libc::LOCK_SH)
 }
 
+/// Takes an exclusive lock, waiting for other holders (released when `file` closes).
+pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
+    flock(file, libc::LOCK_EX)
+}
+
 /// Takes an exclusive lock without waiting; `false` when someone holds a lock.
 pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     match flock(file, libc::LOCK_EX | libc::LOCK_NB) {

@@ -2,6 +2,7 @@
 //! wrong bytes or hold answers back; read-path behaviour here, durability and budget in
 //! `tests/durability.rs`.
 
+mod budget;
 mod durability;
 
 use std::ops::Range;

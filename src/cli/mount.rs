@@ -21,7 +21,9 @@ pub struct MountArgs {
     /// Blob cache directory, shared by all mounts that name it [default: ~/.cache/scry]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Largest size of the blob cache (e.g. 10G, 512M) [default: 10G, never past 95% of the disk]
+    /// Largest size of the blob cache (e.g. 10G, 512M), held across all mounts sharing
+    /// the directory; `scry cache status` shows the last one used [default: 10G, never
+    /// past 95% of the disk]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     cache_size: Option<u64>,
     /// How long tag lists and tag → digest answers are reused
@@ -33,8 +35,8 @@ pub struct MountArgs {
     /// Let other users see the mount (needs user_allow_other in /etc/fuse.conf unless root)
     #[arg(long)]
     allow_other: bool,
-    /// Return once the mount is ready and keep serving in the background (its log goes
-    /// to CACHE_DIR/mount.log)
+    /// Return once the mount is ready and keep serving in the background (the log then
+    /// goes to CACHE_DIR/mount.log)
     #[arg(long)]
     background: bool,
     /// Let the kernel read blobs complete in the cache straight from their cache files
@@ -65,7 +67,13 @@ pub struct CacheArgs {
 
 #[derive(Subcommand, Debug)]
 enum CacheAction {
-    /// Sizes, entries and counters of the blob cache, as JSON
+    /// Sizes, entries and counters of the blob cache, as JSON.
+    ///
+    /// `bytes` and `entries` are what the directory holds now; `hits`, `misses` and
+    /// `bytes_fetched` add up every mount that used the directory (mounts record them
+    /// every few seconds and when they end; one mount's own counters are in
+    /// MOUNT/.scry/stats.json); `max_bytes` is the --cache-size of the last mount that
+    /// used it (10G when none did).
     Status {
         /// Blob cache directory [default: ~/.cache/scry]
         #[arg(long, value_name = "DIR")]
@@ -108,6 +116,9 @@ fn cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
         .ok_or_else(|| Error::invalid("no cache directory: pass --cache-dir (HOME is not set)"))
 }
 
+/// How often a mount records its cache counters for `scry cache status`.
+const STATS_EVERY: Duration = Duration::from_secs(2);
+
 pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
     let dir = cache_dir(a.cache_dir.clone())?;
     if a.background {
@@ -124,6 +135,7 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         cache.max_bytes = size;
     }
     cache.fetch_timeout = a.timeout;
+    cache.record_stats = Some(STATS_EVERY);
     let mut docker = a.image.docker_options(global, &a.retry)?;
     docker.timeout = a.timeout;
     let fs = FsConfig {
@@ -150,12 +162,12 @@ pub fn unmount(a: UnmountArgs) -> Result<()> {
 pub fn cache(a: CacheArgs) -> Result<()> {
     match a.action {
         CacheAction::Status { cache_dir: d } => {
-            let c = BlobCache::open(CacheConfig::new(cache_dir(d)?))?;
-            let text = crate::manifest::to_go_json_indent(&c.stats()) + "\n";
+            let c = BlobCache::open_existing(CacheConfig::new(cache_dir(d)?))?;
+            let text = crate::manifest::to_go_json_indent(&c.status()) + "\n";
             write_stdout(text.as_bytes())
         }
         CacheAction::Prune { cache_dir: d, to } => {
-            let c = BlobCache::open(CacheConfig::new(cache_dir(d)?))?;
+            let c = BlobCache::open_existing(CacheConfig::new(cache_dir(d)?))?;
             let r = c.prune(to)?;
             let text = crate::manifest::to_go_json_indent(&r) + "\n";
             write_stdout(text.as_bytes())

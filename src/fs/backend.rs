@@ -147,6 +147,14 @@ pub trait Backend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Keeps blob `digest` from eviction, stored whole or in part or not yet, for as
+    /// long as the returned value lives: the mount holds one per open file handle of a
+    /// blob. Must be cheap and must not wait on the network. `None`: nothing to keep.
+    async fn keep_blob(&self, digest: &str) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let _ = digest;
+        None
+    }
+
     /// Blob `digest` complete and verified in a local file, opened and kept from
     /// eviction for as long as the returned value lives; `None` when it is not (yet)
     /// stored whole. Must not wait on the network. The mount hands such files to the

@@ -320,6 +320,19 @@ impl Backend for RegistryBackend {
         Ok(())
     }
 
+    async fn keep_blob(&self, digest: &str) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        // Opens what the cache holds of the blob (a shared lock other processes see);
+        // fetches nothing.
+        let (cache, d) = (self.cache.clone(), digest.to_string());
+        match crate::cache::blocking(move || cache.pin(&d)).await {
+            Ok(pin) => Some(Box::new(pin)),
+            Err(e) => {
+                tracing::warn!("cache: keeping blob {digest} while it is open: {e}");
+                None
+            }
+        }
+    }
+
     fn local_blob(&self, digest: &str) -> Option<LocalBlob> {
         // Pinned first: the file cannot be evicted between the check and the open.
         let pin = self.cache.pin(digest).ok()?;

@@ -10,7 +10,7 @@ use crate::cache::*;
 use crate::error::ErrorKind;
 
 /// Bytes the cache's files occupy: complete files by length, partial data as allocated.
-fn disk_bytes(dir: &Path) -> u64 {
+pub(super) fn disk_bytes(dir: &Path) -> u64 {
     let mut n = 0;
     for sub in ["blobs/sha256", "small/sha256"] {
         for e in fs::read_dir(dir.join(sub)).unwrap().flatten() {
@@ -174,6 +174,8 @@ async fn the_budget_evicts_least_recently_used_and_never_a_pinned_blob() {
         .read(&blobs[2].1, 0, 10, &mocks[2].dyn_())
         .await
         .unwrap();
+    // Fill tasks let go of 3 (and 2) just after the calls return; only the pin stays.
+    eventually("only the pinned blob in use", || cache.stats().in_use == 1).await;
     cache
         .fetch_whole(&blobs[4].1, &mocks[4].dyn_())
         .await

@@ -214,6 +214,11 @@ async fn backend_errors_become_errno() {
         t.fs.read(layer_ino, fh, 0, 4).await.unwrap_err().errno(),
         libc::EACCES
     );
+    // Bytes of a file that exists, gone from the registry or the cache: EIO, not ENOENT.
+    t.mock.fail_registry(REG, Some(ErrorKind::NotFound));
+    let e = t.fs.read(layer_ino, fh, 0, 4).await.unwrap_err();
+    assert_eq!(e.errno(), libc::EIO, "{e:?}");
+    assert!(e.message().contains("injected failure"), "{e:?}");
     t.mock.fail_registry(REG, None);
     assert_eq!(&t.fs.read(layer_ino, fh, 0, 4).await.unwrap()[..], b"laye");
 }

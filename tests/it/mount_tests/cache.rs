@@ -1,9 +1,12 @@
 //! The blob cache seen through the mount, against the fake registry (which counts the
 //! bytes it serves): a read in the middle of a big layer fetches about one chunk; a
 //! blob read once is served with the registry gone, by the same mount and by a new
-//! mount on the same cache; the cache stays within `--cache-size`; and a mount killed
-//! with SIGKILL in the middle of a fill leaves nothing that reads back wrong.
+//! mount on the same cache; the cache stays within `--cache-size`, also for two mounts
+//! sharing it; a blob held open is never evicted; `scry cache status` counts what the
+//! mounts did; and a mount killed with SIGKILL in the middle of a fill leaves nothing
+//! that reads back wrong.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -343,4 +346,153 @@ fn cache_prune_empties_an_idle_cache() {
         "the pruned blob was not fetched again"
     );
     m.unmount();
+}
+
+/// `CACHE/blobs/sha256/HEX`: layer `i` complete in the cache.
+fn cached_blob(cache: &Path, fake: &FakeRegistry, i: usize) -> PathBuf {
+    cache
+        .join("blobs/sha256")
+        .join(hex_of(&fake.layer_digests[i]))
+}
+
+#[test]
+fn two_mounts_on_one_cache_share_its_budget() {
+    let cap: u64 = 50 << 20;
+    let fake = FakeRegistry::start(&[40 * MIB, 30 * MIB]);
+    let cache = scratch("cache-");
+    let args = ["--tls-verify=false", "--cache-size", "50M"];
+    let a = Mount::with_cache(&args, cache.path());
+    let b = Mount::with_cache(&args, cache.path());
+    assert_eq!(sha256sum(&layer_path(&a, &fake, 0)), fake.layer_digests[0]);
+    assert_eq!(sha256sum(&layer_path(&b, &fake, 1)), fake.layer_digests[1]);
+    let du = du_bytes(cache.path());
+    assert!(
+        du <= cap + (1 << 20),
+        "two mounts with --cache-size 50M left {du} bytes in their cache:\n{}",
+        listing(cache.path())
+    );
+    let status = cache_status(cache.path());
+    let bytes = status["bytes"].as_u64().expect("bytes in cache status");
+    assert!(bytes <= cap, "scry cache status: {bytes} bytes: {status}");
+    // The most recent blob stayed; the other mount reads the evicted one again.
+    assert!(cached_blob(cache.path(), &fake, 1).exists());
+    assert_eq!(sha256sum(&layer_path(&a, &fake, 0)), fake.layer_digests[0]);
+    assert!(du_bytes(cache.path()) <= cap + (1 << 20));
+    a.unmount();
+    b.unmount();
+}
+
+#[test]
+fn a_blob_held_open_is_never_evicted() {
+    let fake = FakeRegistry::start(&[40 * MIB, 30 * MIB]);
+    // Without passthrough, the handle goes through scry alone.
+    let m = Mount::start(&[
+        "--tls-verify=false",
+        "--passthrough=false",
+        "--cache-size",
+        "45M",
+    ]);
+    let held_path = layer_path(&m, &fake, 0);
+    let mut held = std::fs::File::open(&held_path).unwrap();
+    let mut bytes = Vec::new();
+    held.read_to_end(&mut bytes).unwrap();
+    assert!(bytes == fake.layers[0], "the held blob read wrong");
+    let cached = cached_blob(m.cache_dir(), &fake, 0);
+    wait_until(
+        Duration::from_secs(30),
+        "the held blob complete in the cache",
+        || cached.exists(),
+    );
+    // A blob that fits only if the held one goes.
+    assert_eq!(sha256sum(&layer_path(&m, &fake, 1)), fake.layer_digests[1]);
+    assert!(
+        cached.exists(),
+        "a blob with an open handle was evicted:\n{}",
+        listing(m.cache_dir())
+    );
+    assert!(du_bytes(m.cache_dir()) <= (45 << 20) + (1 << 20));
+    let fetched = fake.layer_bytes();
+    held.seek(SeekFrom::Start(0)).unwrap();
+    bytes.clear();
+    held.read_to_end(&mut bytes).unwrap();
+    assert!(bytes == fake.layers[0], "the held blob read wrong again");
+    assert_eq!(
+        fake.layer_bytes(),
+        fetched,
+        "the held blob was fetched again"
+    );
+    // Released, it may go.
+    drop(held);
+    wait_until(
+        Duration::from_secs(30),
+        "a prune to evict the released blob",
+        || {
+            let out = run_with_timeout(
+                scry()
+                    .args(["cache", "prune", "--to", "0", "--cache-dir"])
+                    .arg(m.cache_dir()),
+                Duration::from_secs(60),
+            );
+            out.assert_success();
+            !cached.exists()
+        },
+    );
+    m.unmount();
+}
+
+#[test]
+fn cache_status_counts_what_the_mounts_did() {
+    let fake = FakeRegistry::start(&[6 * MIB]);
+    let cache = scratch("cache-");
+    let args = ["--tls-verify=false", "--cache-size", "64M"];
+    let m = Mount::with_cache(&args, cache.path());
+    assert_eq!(
+        cache_status(cache.path())["max_bytes"].as_u64(),
+        Some(64 << 20),
+        "the budget the mount uses"
+    );
+    let blob = layer_path(&m, &fake, 0);
+    assert_eq!(sha256sum(&blob), fake.layer_digests[0]);
+    assert_eq!(sha256sum(&blob), fake.layer_digests[0]);
+    let counted = |s: &serde_json::Value| {
+        s["hits"].as_u64().unwrap() >= 1
+            && s["misses"].as_u64().unwrap() >= 1
+            && s["bytes_fetched"].as_u64().unwrap() >= 6 << 20
+    };
+    // Recorded while the mount runs, every few seconds.
+    wait_until(
+        Duration::from_secs(30),
+        "the running mount's counters",
+        || counted(&cache_status(cache.path())),
+    );
+    m.unmount();
+    let after = cache_status(cache.path());
+    assert!(counted(&after), "{after}");
+
+    // A second mount adds to them.
+    let m = Mount::with_cache(&args, cache.path());
+    assert_eq!(sha256sum(&layer_path(&m, &fake, 0)), fake.layer_digests[0]);
+    m.unmount();
+    let total = cache_status(cache.path());
+    let more = total["hits"].as_u64().unwrap() + total["misses"].as_u64().unwrap();
+    let before = after["hits"].as_u64().unwrap() + after["misses"].as_u64().unwrap();
+    assert!(
+        more > before,
+        "before {after}, after a second mount {total}"
+    );
+
+    let typo = cache.path().join("typo");
+    let out = run_with_timeout(
+        scry().args(["cache", "status", "--cache-dir"]).arg(&typo),
+        Duration::from_secs(60),
+    );
+    assert!(!out.success(), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "cache directory {} does not exist",
+            typo.display()
+        )),
+        "{out}"
+    );
+    assert!(!typo.exists(), "cache status created {}", typo.display());
 }
