@@ -2,11 +2,13 @@
 //! recompressed where asked or needed), then the manifest itself, rewritten only when a
 //! descriptor or the format changed.
 
-use futures_util::{StreamExt, TryStreamExt};
+use std::future::Future;
+
+use futures_util::StreamExt;
 
 use super::compress::{detect, recode};
 use super::convert::{self, ManifestFormat};
-use super::progress::Progress;
+use super::progress::{Progress, Turns};
 use super::{CompressionFormat, CopyOptions};
 use crate::digest::{is_sha256, VerifyingReader};
 use crate::error::{Error, Result};
@@ -48,6 +50,37 @@ impl Plan {
         to: Compression::None,
         opaque: true,
     };
+}
+
+/// Runs `jobs` with at most `parallel` at once and returns their results in the order
+/// of `jobs`. The first job to fail ends the run at once (the others are dropped,
+/// which abandons what they were writing), even while earlier jobs are still running:
+/// the error is that job's own.
+pub(super) async fn run_ordered<T, F>(
+    jobs: impl IntoIterator<Item = F>,
+    parallel: usize,
+) -> Result<Vec<T>>
+where
+    F: Future<Output = Result<T>>,
+{
+    use futures_util::stream::FuturesUnordered;
+    let mut pending = jobs.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut out: Vec<Option<T>> = Vec::new();
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some((i, job)) = pending.next() else {
+                break;
+            };
+            out.push(None);
+            running.push(async move { (i, job.await) });
+        }
+        match running.next().await {
+            Some((i, result)) => out[i] = Some(result?),
+            None => break,
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 impl Engine<'_> {
@@ -98,25 +131,22 @@ impl Engine<'_> {
         }
         let _ = instance;
 
-        // Schema 1 has no config blob: the config goes into the manifest.
-        let (mut new_config, config_bytes) = if format == ManifestFormat::DockerV2S1 {
-            let bytes = crate::inspect::read_config(self.src, &m)
-                .await?
-                .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
-            (config.clone(), Some(bytes))
-        } else {
-            (self.copy_blob(&config, Plan::OPAQUE, "config").await?, None)
-        };
-        new_config.media_type = format.config_type().to_string();
+        let turns = &Turns::new();
         let jobs = layers
             .iter()
             .cloned()
             .zip(plans)
-            .map(|(l, plan)| async move {
+            .enumerate()
+            .map(|(i, (l, plan))| async move {
+                let turn = Some((turns, i));
                 let mut stored = match plan {
                     // Foreign layers (with URLs) are not copied; the descriptor is kept.
-                    None => l.clone(),
-                    Some(p) => self.copy_blob(&l, p, "blob").await?,
+                    None => {
+                        turns.wait(i).await;
+                        turns.pass(i);
+                        l.clone()
+                    }
+                    Some(p) => self.copy_blob(&l, p, "blob", turn).await?,
                 };
                 let compression = plan
                     .map(|p| p.to)
@@ -128,10 +158,23 @@ impl Engine<'_> {
                 }
                 Ok::<BlobRef, Error>(stored)
             });
-        let new_layers: Vec<BlobRef> = futures_util::stream::iter(jobs)
-            .buffered(self.opts.parallel.max(1))
-            .try_collect()
-            .await?;
+        let new_layers = run_ordered(jobs, self.opts.parallel).await?;
+
+        // The config follows the layers (as skopeo orders it). Schema 1 has no config
+        // blob: the config goes into the manifest.
+        let (mut new_config, config_bytes) = if format == ManifestFormat::DockerV2S1 {
+            let bytes = crate::inspect::read_config(self.src, &m)
+                .await?
+                .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
+            (config.clone(), Some(bytes))
+        } else {
+            (
+                self.copy_blob(&config, Plan::OPAQUE, "config", None)
+                    .await?,
+                None,
+            )
+        };
+        new_config.media_type = format.config_type().to_string();
 
         if let Some(config_bytes) = config_bytes {
             return self.finish_schema1(&config_bytes, &new_layers).await;
@@ -208,7 +251,7 @@ impl Engine<'_> {
         let mut seen = std::collections::HashSet::new();
         for l in m.layers() {
             if seen.insert(l.digest.clone()) {
-                self.copy_blob(&l, Plan::OPAQUE, "blob").await?;
+                self.copy_blob(&l, Plan::OPAQUE, "blob", None).await?;
             }
         }
         Ok(Written {
@@ -251,20 +294,38 @@ impl Engine<'_> {
 
     /// Copies one blob, verified, storing it with `plan.to` compression; reuses it when
     /// the destination has it and nothing is to change.
-    async fn copy_blob(&self, info: &BlobInfo, plan: Plan, kind: &str) -> Result<BlobInfo> {
+    /// `turn`: this blob's place among blobs copied at once, for announcing them in order.
+    async fn copy_blob(
+        &self,
+        info: &BlobInfo,
+        plan: Plan,
+        kind: &str,
+        turn: Option<(&Turns, usize)>,
+    ) -> Result<BlobInfo> {
         if !is_sha256(&info.digest) {
             return Err(Error::Unsupported(format!(
                 "blob {} uses a digest scry cannot verify (only sha256)",
                 info.digest
             )));
         }
+        let mut reused = None;
         if plan.from == plan.to {
             let from = self.src.registry_location();
-            if let Some(mut found) = self.dest.try_reuse_blob(info, from.as_ref()).await? {
-                self.progress.blob_skipped(kind, &info.digest);
-                found.media_type = info.media_type.clone();
-                return Ok(found);
-            }
+            reused = self.dest.try_reuse_blob(info, from.as_ref()).await?;
+        }
+        if let Some((turns, i)) = turn {
+            turns.wait(i).await;
+        }
+        match &reused {
+            Some(_) => self.progress.blob_skipped(kind, &info.digest),
+            None => self.progress.announce(kind, &info.digest),
+        }
+        if let Some((turns, i)) = turn {
+            turns.pass(i);
+        }
+        if let Some(mut found) = reused {
+            found.media_type = info.media_type.clone();
+            return Ok(found);
         }
         let what = format!("{kind} {}", info.digest);
         let (stream, size) = self
@@ -366,38 +427,66 @@ impl Engine<'_> {
         if !self.opts.remove_signatures && !self.src.signatures(instance).await?.is_empty() {
             return Ok(false);
         }
-        self.progress.blob_skipped("config", &config.digest);
         for l in &layers {
             self.progress.blob_skipped("blob", &l.digest);
         }
+        self.progress.blob_skipped("config", &config.digest);
         self.progress.line("Writing manifest to image destination");
+        self.progress.line("Storing signatures");
         Ok(true)
     }
 
-    /// Writes the top manifest and, unless removed, the source's signatures.
-    pub async fn write_top(
+    /// The signatures to copy for the source's image `instance` (none with
+    /// `--remove-signatures`). Refused before anything is written when the
+    /// destination cannot store them.
+    pub async fn signatures_to_copy(&self, instance: Option<&str>) -> Result<Vec<Vec<u8>>> {
+        if self.opts.remove_signatures {
+            return Ok(Vec::new());
+        }
+        let sigs = self.src.signatures(instance).await?;
+        if !sigs.is_empty() && !self.dest.supports_signatures() {
+            return Err(Error::Unsupported(format!(
+                "{} cannot store signatures (use --remove-signatures)",
+                self.dest.describe()
+            )));
+        }
+        Ok(sigs)
+    }
+
+    /// Writes a manifest and the signatures `sigs` (from [`Engine::signatures_to_copy`])
+    /// of the source's image: the top one (`top`), or a child of an index written under
+    /// its digest `written_digest`. `changed`: the bytes differ from the source's, which
+    /// invalidates signatures.
+    pub async fn write_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
         changed: bool,
-        instance: Option<&str>,
+        sigs: &[Vec<u8>],
+        top: bool,
+        written_digest: &str,
     ) -> Result<()> {
-        let sigs = if self.opts.remove_signatures {
-            Vec::new()
-        } else {
-            self.src.signatures(instance).await?
-        };
         if changed && !sigs.is_empty() {
             return Err(Error::invalid(format!(
                 "copying would change the manifest and invalidate its {} signature(s); use --remove-signatures",
                 sigs.len()
             )));
         }
-        self.progress.line("Writing manifest to image destination");
-        self.dest.put_manifest(bytes, media_type, None).await?;
+        let list = mt::is_index(media_type);
+        self.progress.line(if list {
+            "Writing manifest list to image destination"
+        } else {
+            "Writing manifest to image destination"
+        });
+        let instance = (!top).then_some(written_digest);
+        self.dest.put_manifest(bytes, media_type, instance).await?;
+        self.progress.line(if list {
+            "Storing list signatures"
+        } else {
+            "Storing signatures"
+        });
         if !sigs.is_empty() {
-            self.progress.line("Storing signatures");
-            self.dest.put_signatures(&sigs, None).await?;
+            self.dest.put_signatures(sigs, instance).await?;
         }
         Ok(())
     }
