@@ -192,18 +192,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(200 * 1024 * 1024), "200.0 MiB");
-    }
-}
-
 /// Keeps the announcements of blobs copied concurrently in the order of the manifest:
 /// job `i` announces its blob between [`Turns::wait`]`(i)` and [`Turns::pass`]`(i)`.
 /// A turn is held only for printing, never while bytes move.
@@ -230,5 +218,17 @@ impl Turns {
             }
             moved
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(200 * 1024 * 1024), "200.0 MiB");
     }
 }

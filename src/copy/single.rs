@@ -491,3 +491,48 @@ impl Engine<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::run_ordered;
+    use crate::error::{Error, Result};
+
+    #[tokio::test]
+    async fn results_keep_the_order_of_the_jobs() {
+        let jobs = (0..8u64).map(|i| async move {
+            // Later jobs finish first.
+            tokio::time::sleep(std::time::Duration::from_millis(40 - 5 * i)).await;
+            Ok::<u64, Error>(i)
+        });
+        assert_eq!(
+            run_ordered(jobs, 3).await.unwrap(),
+            (0..8).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_ends_the_run_while_an_earlier_one_is_pending() {
+        let jobs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32>>>>> = vec![
+            Box::pin(std::future::pending()),
+            Box::pin(async { Err(Error::invalid("job 1 failed")) }),
+            Box::pin(async { Ok(2) }),
+        ];
+        let err = run_ordered(jobs, 2).await.unwrap_err();
+        assert!(err.to_string().contains("job 1 failed"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn at_most_parallel_jobs_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, most) = (&AtomicUsize::new(0), &AtomicUsize::new(0));
+        let jobs = (0..10).map(|_| async move {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(n, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok::<(), Error>(())
+        });
+        run_ordered(jobs, 3).await.unwrap();
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+}
