@@ -292,6 +292,27 @@ fn preserve_digests_with_a_format_change_is_refused_before_writing() {
             read_tree(dir.path()).keys().collect::<Vec<_>>()
         );
     }
+    // Refused only once the source's index was read (after the destination was
+    // opened): a sparse copy of a list changes the list's digest.
+    let list = shared.docker_ref("multiarch:latest");
+    for dst in [
+        format!("oci:{}/sparse:t", dir.path().display()),
+        format!("dir:{}/sparse-dir", dir.path().display()),
+    ] {
+        let out = scry_copy(&[
+            "--preserve-digests",
+            "--multi-arch",
+            "linux/amd64,linux/arm64",
+            &list,
+            &dst,
+        ]);
+        assert_failed_naming(&out, "--preserve-digests");
+        assert!(
+            read_tree(dir.path()).is_empty(),
+            "{dst}: wrote {:?}\n{out}",
+            read_tree(dir.path()).keys().collect::<Vec<_>>()
+        );
+    }
 }
 
 /// Files of an OCI layout that are not part of a finished layout: anything but
