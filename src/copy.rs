@@ -240,14 +240,18 @@ async fn copy_inner(
     };
     if let Some((instance, bytes, mt)) = single {
         getting("source");
-        let sigs = engine.signatures_to_copy(instance.as_deref()).await?;
+        let sigs = engine
+            .signatures_to_copy(instance.as_deref(), false)
+            .await?;
         if engine
             .already_there(existing.as_deref(), instance.as_deref(), &bytes, &mt)
             .await?
         {
             return Ok(manifest::sha256_digest(&bytes));
         }
-        let out = engine.copy_one(instance.as_deref(), &bytes, &mt).await?;
+        let out = engine
+            .copy_one(instance.as_deref(), &bytes, &mt, sigs.len())
+            .await?;
         engine
             .write_manifest(
                 &out.bytes,
@@ -292,7 +296,7 @@ async fn copy_inner(
         )));
     }
     getting("list");
-    let list_sigs = engine.signatures_to_copy(None).await?;
+    let list_sigs = engine.signatures_to_copy(None, true).await?;
     let index_only = opts.multi_arch == MultiArch::IndexOnly;
     let sparse = !index_only && chosen.len() != instances.len();
     if sparse && opts.preserve_digests {
@@ -323,9 +327,11 @@ async fn copy_inner(
             chosen.len()
         ));
         getting("source");
-        let sigs = engine.signatures_to_copy(Some(&inst.digest)).await?;
+        let sigs = engine.signatures_to_copy(Some(&inst.digest), false).await?;
         let (bytes, mt) = src.manifest(Some(&inst.digest)).await?;
-        let out = engine.copy_one(Some(&inst.digest), &bytes, &mt).await?;
+        let out = engine
+            .copy_one(Some(&inst.digest), &bytes, &mt, sigs.len())
+            .await?;
         if seen.insert(out.digest.clone()) {
             engine
                 .write_manifest(

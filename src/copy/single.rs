@@ -85,12 +85,15 @@ where
 
 impl Engine<'_> {
     /// Copies the blobs of one image and returns its manifest as it must be written.
-    /// `instance` is the digest of this image in the source's index, if any.
+    /// `instance` is the digest of this image in the source's index, if any;
+    /// `signatures`: how many signatures are to be copied with it (a copy that would
+    /// change the manifest is then refused before any blob moves).
     pub async fn copy_one(
         &self,
         instance: Option<&str>,
         bytes: &[u8],
         media_type: &str,
+        signatures: usize,
     ) -> Result<Written> {
         let m = Manifest::parse(bytes, media_type)?;
         if m.is_index() {
@@ -121,6 +124,17 @@ impl Engine<'_> {
         if self.opts.preserve_digests && (format_changes || recompresses) {
             return Err(Error::invalid(format!(
                 "--preserve-digests: copying {} would change its manifest ({})",
+                self.src.describe(),
+                if format_changes {
+                    "format conversion"
+                } else {
+                    "layer recompression"
+                }
+            )));
+        }
+        if signatures > 0 && (format_changes || recompresses) {
+            return Err(Error::invalid(format!(
+                "copying {} would change its manifest ({}) and invalidate its {signatures} signature(s); use --remove-signatures",
                 self.src.describe(),
                 if format_changes {
                     "format conversion"
@@ -439,12 +453,25 @@ impl Engine<'_> {
     /// The signatures to copy for the source's image `instance` (none with
     /// `--remove-signatures`). Refused before anything is written when the
     /// destination cannot store them.
-    pub async fn signatures_to_copy(&self, instance: Option<&str>) -> Result<Vec<Vec<u8>>> {
+    /// `list`: they are an index's own signatures.
+    pub async fn signatures_to_copy(
+        &self,
+        instance: Option<&str>,
+        list: bool,
+    ) -> Result<Vec<Vec<u8>>> {
         if self.opts.remove_signatures {
             return Ok(Vec::new());
         }
         let sigs = self.src.signatures(instance).await?;
-        if !sigs.is_empty() && !self.dest.supports_signatures() {
+        if sigs.is_empty() {
+            return Ok(sigs);
+        }
+        self.progress.line(if list {
+            "Checking if image list destination supports signatures"
+        } else {
+            "Checking if image destination supports signatures"
+        });
+        if !self.dest.supports_signatures() {
             return Err(Error::Unsupported(format!(
                 "{} cannot store signatures (use --remove-signatures)",
                 self.dest.describe()

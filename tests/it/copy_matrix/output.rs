@@ -81,7 +81,7 @@ fn progress_lines_name_every_blob_and_end_with_a_summary() {
 /// Lines as compared with skopeo's: scry's summary line dropped, the "skipped"
 /// note scry adds to a blob that is already there dropped, and each run of blob
 /// lines sorted (skopeo may announce blobs copied at once in any order).
-fn comparable(stdout: &str) -> Vec<String> {
+pub(super) fn comparable(stdout: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut run: Vec<String> = Vec::new();
     for l in stdout.lines().filter(|l| !l.starts_with("Copied ")) {

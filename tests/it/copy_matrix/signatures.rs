@@ -64,8 +64,17 @@ fn all_carries_the_signatures_of_every_image_in_the_list() {
     out.assert_success();
     // Everything, signatures included, arrives as skopeo copies it.
     let (skopeo_dst, skopeo_path) = place.dir("skopeo-all");
-    skopeo_copy(&["--all", &src, &skopeo_dst]).assert_success();
+    let theirs = run(skopeo().args(["copy", "--all", &src, &skopeo_dst]));
+    theirs.assert_success();
     assert_same_tree(&skopeo_path, &scry_path);
+    // And it says so as skopeo does.
+    assert_eq!(
+        super::output::comparable(&out.stdout),
+        super::output::comparable(&theirs.stdout),
+        "--- scry ---\n{}--- skopeo ---\n{}",
+        out.stdout,
+        theirs.stdout
+    );
     assert_eq!(signature_files(&scry_path), signature_files(&src_path));
     assert_eq!(signature_files(&scry_path).len(), 2 + children.len());
     // One "Storing signatures" per image and one for the list.
@@ -139,5 +148,38 @@ fn signatures_to_a_destination_without_them_are_refused_before_writing() {
         let _ = std::fs::remove_file(&p);
         // Without the signatures the copy goes through.
         scry_copy(&["--all", "--remove-signatures", &src, &dst]).assert_success();
+    }
+}
+
+#[test]
+fn a_copy_that_would_invalidate_signatures_is_refused_before_writing() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    let (src, path) = place.dir("signed-one");
+    skopeo_copy(&[&shared.docker_ref("small:latest"), &src]).assert_success();
+    std::fs::write(path.join("signature-1"), opaque("one image")).unwrap();
+    for flags in [
+        &["--format", "v2s2"][..],
+        &["--dest-compress-format", "zstd"][..],
+    ] {
+        let (dst, dst_path) = place.dir("converted");
+        let mut args = flags.to_vec();
+        args.extend([src.as_str(), dst.as_str()]);
+        let out = scry_copy(&args);
+        out.assert_code(1);
+        assert!(out.stderr.contains("--remove-signatures"), "{out}");
+        assert!(
+            !out.stdout.contains("Copying blob"),
+            "{flags:?}: blobs were copied: {out}"
+        );
+        assert!(!dst_path.exists(), "{flags:?}: {dst} was written");
+        // (skopeo 1.9.3 copies the image unchanged instead, ignoring the flag.)
+        // Without the signature the conversion goes through.
+        let mut args = vec!["--remove-signatures"];
+        args.extend_from_slice(flags);
+        args.extend([src.as_str(), dst.as_str()]);
+        scry_copy(&args).assert_success();
+        assert!(signature_files(&dst_path).is_empty());
+        std::fs::remove_dir_all(&dst_path).unwrap();
     }
 }
