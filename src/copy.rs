@@ -267,8 +267,8 @@ async fn copy_inner(
 
     let instances = top.instances();
     let chosen: Vec<usize> = match &opts.multi_arch {
-        MultiArch::System => unreachable!("handled as a single image above"),
-        MultiArch::All => (0..instances.len()).collect(),
+        // (`System` was copied as a single image above.)
+        MultiArch::All | MultiArch::System => (0..instances.len()).collect(),
         MultiArch::IndexOnly => Vec::new(),
         MultiArch::Platforms(list) => {
             let mut keep = Vec::new();
