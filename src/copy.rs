@@ -94,6 +94,35 @@ impl CompressionFormat {
             ))),
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CompressionFormat::Gzip => "gzip",
+            CompressionFormat::Zstd => "zstd",
+        }
+    }
+
+    /// The compression levels this format has.
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            CompressionFormat::Gzip => 0..=9,
+            CompressionFormat::Zstd => 1..=22,
+        }
+    }
+
+    /// Refuses a level this format does not have (`--dest-compress-level`).
+    pub fn check_level(self, level: i32) -> Result<()> {
+        let levels = self.levels();
+        if levels.contains(&level) {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "invalid --dest-compress-level {level}: {} compression levels are {} to {}",
+            self.name(),
+            levels.start(),
+            levels.end()
+        )))
+    }
 }
 
 /// How to copy.
@@ -182,7 +211,6 @@ async fn copy_inner(
     opts: &CopyOptions,
     progress: &Progress,
 ) -> Result<String> {
-    progress.line("Getting image source signatures");
     // What the destination holds now is asked at the same time (one round trip for
     // both): a copy of an image that is already there ends here.
     let (top, existing) = tokio::join!(src.manifest(None), dest.existing_manifest_digest());
@@ -194,40 +222,56 @@ async fn copy_inner(
         opts,
         progress,
     };
+    // Progress lines follow skopeo's: signatures are "got" before the blobs move
+    // (unless removed) and "stored" after each manifest.
+    let getting = |what: &str| {
+        if !opts.remove_signatures {
+            progress.line(&format!("Getting image {what} signatures"));
+        }
+    };
 
-    if !top.is_index() {
+    // One image: the top manifest itself, or the one a list names for the platform.
+    let single = if !top.is_index() {
+        Some((None, top_bytes.clone(), top_type.clone()))
+    } else if opts.multi_arch == MultiArch::System {
+        let digest = manifest::choose_instance(&top, &opts.platform)
+            .map_err(|e| e.context("choosing an image from the manifest list"))?;
+        let (bytes, mt) = src.manifest(Some(&digest)).await?;
+        Some((Some(digest), bytes, mt))
+    } else {
+        None
+    };
+    if let Some((instance, bytes, mt)) = single {
+        getting("source");
+        let sigs = engine
+            .signatures_to_copy(instance.as_deref(), false)
+            .await?;
         if engine
-            .already_there(existing.as_deref(), None, &top_bytes, &top_type)
+            .already_there(existing.as_deref(), instance.as_deref(), &bytes, &mt)
             .await?
         {
-            return Ok(manifest::sha256_digest(&top_bytes));
+            return Ok(manifest::sha256_digest(&bytes));
         }
-        let out = engine.copy_one(None, &top_bytes, &top_type).await?;
+        let out = engine
+            .copy_one(instance.as_deref(), &bytes, &mt, sigs.len())
+            .await?;
         engine
-            .write_top(&out.bytes, &out.media_type, out.changed, None)
+            .write_manifest(
+                &out.bytes,
+                &out.media_type,
+                out.changed,
+                &sigs,
+                true,
+                &out.digest,
+            )
             .await?;
         return Ok(out.digest);
     }
 
     let instances = top.instances();
     let chosen: Vec<usize> = match &opts.multi_arch {
-        MultiArch::System => {
-            let digest = manifest::choose_instance(&top, &opts.platform)
-                .map_err(|e| e.context("choosing an image from the manifest list"))?;
-            let (bytes, mt) = src.manifest(Some(&digest)).await?;
-            if engine
-                .already_there(existing.as_deref(), Some(&digest), &bytes, &mt)
-                .await?
-            {
-                return Ok(digest);
-            }
-            let out = engine.copy_one(Some(&digest), &bytes, &mt).await?;
-            engine
-                .write_top(&out.bytes, &out.media_type, out.changed, Some(&digest))
-                .await?;
-            return Ok(out.digest);
-        }
-        MultiArch::All => (0..instances.len()).collect(),
+        // (`System` was copied as a single image above.)
+        MultiArch::All | MultiArch::System => (0..instances.len()).collect(),
         MultiArch::IndexOnly => Vec::new(),
         MultiArch::Platforms(list) => {
             let mut keep = Vec::new();
@@ -243,9 +287,7 @@ async fn copy_inner(
             keep
         }
     };
-    if opts.wanted_format()? == Some(ManifestFormat::DockerV2S1)
-        && !matches!(opts.multi_arch, MultiArch::System)
-    {
+    if opts.wanted_format()? == Some(ManifestFormat::DockerV2S1) {
         return Err(Error::Unsupported(
             "Docker schema 1 has no manifest lists: copy one image (without --all / --multi-arch) with --format v2s1".into(),
         ));
@@ -256,6 +298,8 @@ async fn copy_inner(
             dest.describe()
         )));
     }
+    getting("list");
+    let list_sigs = engine.signatures_to_copy(None, true).await?;
     let index_only = opts.multi_arch == MultiArch::IndexOnly;
     let sparse = !index_only && chosen.len() != instances.len();
     if sparse && opts.preserve_digests {
@@ -263,13 +307,11 @@ async fn copy_inner(
             "--preserve-digests: copying only some images of a list changes the list's digest",
         ));
     }
-    if !index_only {
-        progress.line(&format!(
-            "Copying {} images generated from {} images in list",
-            chosen.len(),
-            instances.len()
-        ));
-    }
+    progress.line(&format!(
+        "Copying {} of {} images in list",
+        chosen.len(),
+        instances.len()
+    ));
     let format = match opts.wanted_format()? {
         Some(f) => f,
         None => convert::ManifestFormat::of(&top_type)
@@ -287,10 +329,22 @@ async fn copy_inner(
             n + 1,
             chosen.len()
         ));
+        getting("source");
+        let sigs = engine.signatures_to_copy(Some(&inst.digest), false).await?;
         let (bytes, mt) = src.manifest(Some(&inst.digest)).await?;
-        let out = engine.copy_one(Some(&inst.digest), &bytes, &mt).await?;
+        let out = engine
+            .copy_one(Some(&inst.digest), &bytes, &mt, sigs.len())
+            .await?;
         if seen.insert(out.digest.clone()) {
-            dest.put_manifest(&out.bytes, &out.media_type, Some(&out.digest))
+            engine
+                .write_manifest(
+                    &out.bytes,
+                    &out.media_type,
+                    out.changed,
+                    &sigs,
+                    false,
+                    &out.digest,
+                )
                 .await?;
         }
         changed |= out.changed;
@@ -325,8 +379,11 @@ async fn copy_inner(
     } else {
         (top_bytes.to_vec(), top_type.clone())
     };
-    engine.write_top(&bytes, &media_type, changed, None).await?;
-    Ok(manifest::sha256_digest(&bytes))
+    let digest = manifest::sha256_digest(&bytes);
+    engine
+        .write_manifest(&bytes, &media_type, changed, &list_sigs, true, &digest)
+        .await?;
+    Ok(digest)
 }
 
 fn index_entries_json(bytes: &[u8]) -> Result<Vec<serde_json::Value>> {

@@ -181,7 +181,15 @@ pub trait ImageDestination: Send + Sync {
         instance: Option<&str>,
     ) -> Result<()>;
 
-    /// Stores signatures for the top manifest or a child.
+    /// Whether [`ImageDestination::put_signatures`] can store signatures. The copy
+    /// engine refuses a copy with signatures to a destination that cannot, before it
+    /// writes anything.
+    fn supports_signatures(&self) -> bool {
+        false
+    }
+
+    /// Stores signatures for the top manifest or a child (`instance`: the digest the
+    /// child was written under).
     async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&str>) -> Result<()> {
         if signatures.is_empty() {
             return Ok(());

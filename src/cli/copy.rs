@@ -123,6 +123,12 @@ impl CopyArgs {
             .as_deref()
             .map(CompressionFormat::parse)
             .transpose()?;
+        if let Some(level) = self.dest_compress_level {
+            // Without a format, layers that must be compressed are compressed with gzip.
+            compression
+                .unwrap_or(CompressionFormat::Gzip)
+                .check_level(level)?;
+        }
         if self.preserve_digests
             && (format.is_some() || compression.is_some() || self.dest_decompress)
         {

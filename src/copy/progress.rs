@@ -70,7 +70,15 @@ impl Progress {
         }
     }
 
-    /// Announces a blob and returns its stream, counted on a bar when there are bars.
+    /// Announces a blob about to be copied (a line, when there are no bars; the bar
+    /// comes with [`Progress::track`]).
+    pub fn announce(&self, kind: &str, digest: &str) {
+        if self.bars.is_none() {
+            self.line(&format!("Copying {kind} {digest}"));
+        }
+    }
+
+    /// Returns a blob's stream, counted on a bar when there are bars.
     pub fn track(
         &self,
         kind: &str,
@@ -79,7 +87,6 @@ impl Progress {
         stream: BlobStream,
     ) -> BlobStream {
         let Some(bars) = &self.bars else {
-            self.line(&format!("Copying {kind} {digest}"));
             return stream;
         };
         let bar = bars.add(match size {
@@ -182,6 +189,35 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Keeps the announcements of blobs copied concurrently in the order of the manifest:
+/// job `i` announces its blob between [`Turns::wait`]`(i)` and [`Turns::pass`]`(i)`.
+/// A turn is held only for printing, never while bytes move.
+pub(crate) struct Turns(tokio::sync::watch::Sender<usize>);
+
+impl Turns {
+    pub fn new() -> Turns {
+        Turns(tokio::sync::watch::Sender::new(0))
+    }
+
+    /// Waits until every job before `i` has passed.
+    pub async fn wait(&self, i: usize) {
+        let mut rx = self.0.subscribe();
+        // The sender lives as long as `self`: this cannot fail while waited on.
+        let _ = rx.wait_for(|next| *next >= i).await;
+    }
+
+    /// Lets job `i + 1` announce.
+    pub fn pass(&self, i: usize) {
+        self.0.send_if_modified(|next| {
+            let moved = *next <= i;
+            if moved {
+                *next = i + 1;
+            }
+            moved
+        });
     }
 }
 

@@ -2,11 +2,13 @@
 //! recompressed where asked or needed), then the manifest itself, rewritten only when a
 //! descriptor or the format changed.
 
-use futures_util::{StreamExt, TryStreamExt};
+use std::future::Future;
+
+use futures_util::StreamExt;
 
 use super::compress::{detect, recode};
 use super::convert::{self, ManifestFormat};
-use super::progress::Progress;
+use super::progress::{Progress, Turns};
 use super::{CompressionFormat, CopyOptions};
 use crate::digest::{is_sha256, VerifyingReader};
 use crate::error::{Error, Result};
@@ -50,14 +52,48 @@ impl Plan {
     };
 }
 
+/// Runs `jobs` with at most `parallel` at once and returns their results in the order
+/// of `jobs`. The first job to fail ends the run at once (the others are dropped,
+/// which abandons what they were writing), even while earlier jobs are still running:
+/// the error is that job's own.
+pub(super) async fn run_ordered<T, F>(
+    jobs: impl IntoIterator<Item = F>,
+    parallel: usize,
+) -> Result<Vec<T>>
+where
+    F: Future<Output = Result<T>>,
+{
+    use futures_util::stream::FuturesUnordered;
+    let mut pending = jobs.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut out: Vec<Option<T>> = Vec::new();
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some((i, job)) = pending.next() else {
+                break;
+            };
+            out.push(None);
+            running.push(async move { (i, job.await) });
+        }
+        match running.next().await {
+            Some((i, result)) => out[i] = Some(result?),
+            None => break,
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 impl Engine<'_> {
     /// Copies the blobs of one image and returns its manifest as it must be written.
-    /// `instance` is the digest of this image in the source's index, if any.
+    /// `instance` is the digest of this image in the source's index, if any;
+    /// `signatures`: how many signatures are to be copied with it (a copy that would
+    /// change the manifest is then refused before any blob moves).
     pub async fn copy_one(
         &self,
         instance: Option<&str>,
         bytes: &[u8],
         media_type: &str,
+        signatures: usize,
     ) -> Result<Written> {
         let m = Manifest::parse(bytes, media_type)?;
         if m.is_index() {
@@ -96,27 +132,35 @@ impl Engine<'_> {
                 }
             )));
         }
+        if signatures > 0 && (format_changes || recompresses) {
+            return Err(Error::invalid(format!(
+                "copying {} would change its manifest ({}) and invalidate its {signatures} signature(s); use --remove-signatures",
+                self.src.describe(),
+                if format_changes {
+                    "format conversion"
+                } else {
+                    "layer recompression"
+                }
+            )));
+        }
         let _ = instance;
 
-        // Schema 1 has no config blob: the config goes into the manifest.
-        let (mut new_config, config_bytes) = if format == ManifestFormat::DockerV2S1 {
-            let bytes = crate::inspect::read_config(self.src, &m)
-                .await?
-                .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
-            (config.clone(), Some(bytes))
-        } else {
-            (self.copy_blob(&config, Plan::OPAQUE, "config").await?, None)
-        };
-        new_config.media_type = format.config_type().to_string();
+        let turns = &Turns::new();
         let jobs = layers
             .iter()
             .cloned()
             .zip(plans)
-            .map(|(l, plan)| async move {
+            .enumerate()
+            .map(|(i, (l, plan))| async move {
+                let turn = Some((turns, i));
                 let mut stored = match plan {
                     // Foreign layers (with URLs) are not copied; the descriptor is kept.
-                    None => l.clone(),
-                    Some(p) => self.copy_blob(&l, p, "blob").await?,
+                    None => {
+                        turns.wait(i).await;
+                        turns.pass(i);
+                        l.clone()
+                    }
+                    Some(p) => self.copy_blob(&l, p, "blob", turn).await?,
                 };
                 let compression = plan
                     .map(|p| p.to)
@@ -128,10 +172,23 @@ impl Engine<'_> {
                 }
                 Ok::<BlobRef, Error>(stored)
             });
-        let new_layers: Vec<BlobRef> = futures_util::stream::iter(jobs)
-            .buffered(self.opts.parallel.max(1))
-            .try_collect()
-            .await?;
+        let new_layers = run_ordered(jobs, self.opts.parallel).await?;
+
+        // The config follows the layers (as skopeo orders it). Schema 1 has no config
+        // blob: the config goes into the manifest.
+        let (mut new_config, config_bytes) = if format == ManifestFormat::DockerV2S1 {
+            let bytes = crate::inspect::read_config(self.src, &m)
+                .await?
+                .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
+            (config.clone(), Some(bytes))
+        } else {
+            (
+                self.copy_blob(&config, Plan::OPAQUE, "config", None)
+                    .await?,
+                None,
+            )
+        };
+        new_config.media_type = format.config_type().to_string();
 
         if let Some(config_bytes) = config_bytes {
             return self.finish_schema1(&config_bytes, &new_layers).await;
@@ -208,7 +265,7 @@ impl Engine<'_> {
         let mut seen = std::collections::HashSet::new();
         for l in m.layers() {
             if seen.insert(l.digest.clone()) {
-                self.copy_blob(&l, Plan::OPAQUE, "blob").await?;
+                self.copy_blob(&l, Plan::OPAQUE, "blob", None).await?;
             }
         }
         Ok(Written {
@@ -251,20 +308,38 @@ impl Engine<'_> {
 
     /// Copies one blob, verified, storing it with `plan.to` compression; reuses it when
     /// the destination has it and nothing is to change.
-    async fn copy_blob(&self, info: &BlobInfo, plan: Plan, kind: &str) -> Result<BlobInfo> {
+    /// `turn`: this blob's place among blobs copied at once, for announcing them in order.
+    async fn copy_blob(
+        &self,
+        info: &BlobInfo,
+        plan: Plan,
+        kind: &str,
+        turn: Option<(&Turns, usize)>,
+    ) -> Result<BlobInfo> {
         if !is_sha256(&info.digest) {
             return Err(Error::Unsupported(format!(
                 "blob {} uses a digest scry cannot verify (only sha256)",
                 info.digest
             )));
         }
+        let mut reused = None;
         if plan.from == plan.to {
             let from = self.src.registry_location();
-            if let Some(mut found) = self.dest.try_reuse_blob(info, from.as_ref()).await? {
-                self.progress.blob_skipped(kind, &info.digest);
-                found.media_type = info.media_type.clone();
-                return Ok(found);
-            }
+            reused = self.dest.try_reuse_blob(info, from.as_ref()).await?;
+        }
+        if let Some((turns, i)) = turn {
+            turns.wait(i).await;
+        }
+        match &reused {
+            Some(_) => self.progress.blob_skipped(kind, &info.digest),
+            None => self.progress.announce(kind, &info.digest),
+        }
+        if let Some((turns, i)) = turn {
+            turns.pass(i);
+        }
+        if let Some(mut found) = reused {
+            found.media_type = info.media_type.clone();
+            return Ok(found);
         }
         let what = format!("{kind} {}", info.digest);
         let (stream, size) = self
@@ -366,39 +441,125 @@ impl Engine<'_> {
         if !self.opts.remove_signatures && !self.src.signatures(instance).await?.is_empty() {
             return Ok(false);
         }
-        self.progress.blob_skipped("config", &config.digest);
         for l in &layers {
             self.progress.blob_skipped("blob", &l.digest);
         }
+        self.progress.blob_skipped("config", &config.digest);
         self.progress.line("Writing manifest to image destination");
+        self.progress.line("Storing signatures");
         Ok(true)
     }
 
-    /// Writes the top manifest and, unless removed, the source's signatures.
-    pub async fn write_top(
+    /// The signatures to copy for the source's image `instance` (none with
+    /// `--remove-signatures`). Refused before anything is written when the
+    /// destination cannot store them.
+    /// `list`: they are an index's own signatures.
+    pub async fn signatures_to_copy(
+        &self,
+        instance: Option<&str>,
+        list: bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        if self.opts.remove_signatures {
+            return Ok(Vec::new());
+        }
+        let sigs = self.src.signatures(instance).await?;
+        if sigs.is_empty() {
+            return Ok(sigs);
+        }
+        self.progress.line(if list {
+            "Checking if image list destination supports signatures"
+        } else {
+            "Checking if image destination supports signatures"
+        });
+        if !self.dest.supports_signatures() {
+            return Err(Error::Unsupported(format!(
+                "{} cannot store signatures (use --remove-signatures)",
+                self.dest.describe()
+            )));
+        }
+        Ok(sigs)
+    }
+
+    /// Writes a manifest and the signatures `sigs` (from [`Engine::signatures_to_copy`])
+    /// of the source's image: the top one (`top`), or a child of an index written under
+    /// its digest `written_digest`. `changed`: the bytes differ from the source's, which
+    /// invalidates signatures.
+    pub async fn write_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
         changed: bool,
-        instance: Option<&str>,
+        sigs: &[Vec<u8>],
+        top: bool,
+        written_digest: &str,
     ) -> Result<()> {
-        let sigs = if self.opts.remove_signatures {
-            Vec::new()
-        } else {
-            self.src.signatures(instance).await?
-        };
         if changed && !sigs.is_empty() {
             return Err(Error::invalid(format!(
                 "copying would change the manifest and invalidate its {} signature(s); use --remove-signatures",
                 sigs.len()
             )));
         }
-        self.progress.line("Writing manifest to image destination");
-        self.dest.put_manifest(bytes, media_type, None).await?;
+        let list = mt::is_index(media_type);
+        self.progress.line(if list {
+            "Writing manifest list to image destination"
+        } else {
+            "Writing manifest to image destination"
+        });
+        let instance = (!top).then_some(written_digest);
+        self.dest.put_manifest(bytes, media_type, instance).await?;
+        self.progress.line(if list {
+            "Storing list signatures"
+        } else {
+            "Storing signatures"
+        });
         if !sigs.is_empty() {
-            self.progress.line("Storing signatures");
-            self.dest.put_signatures(&sigs, None).await?;
+            self.dest.put_signatures(sigs, instance).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_ordered;
+    use crate::error::{Error, Result};
+
+    #[tokio::test]
+    async fn results_keep_the_order_of_the_jobs() {
+        let jobs = (0..8u64).map(|i| async move {
+            // Later jobs finish first.
+            tokio::time::sleep(std::time::Duration::from_millis(40 - 5 * i)).await;
+            Ok::<u64, Error>(i)
+        });
+        assert_eq!(
+            run_ordered(jobs, 3).await.unwrap(),
+            (0..8).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_ends_the_run_while_an_earlier_one_is_pending() {
+        let jobs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32>>>>> = vec![
+            Box::pin(std::future::pending()),
+            Box::pin(async { Err(Error::invalid("job 1 failed")) }),
+            Box::pin(async { Ok(2) }),
+        ];
+        let err = run_ordered(jobs, 2).await.unwrap_err();
+        assert!(err.to_string().contains("job 1 failed"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn at_most_parallel_jobs_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, most) = (&AtomicUsize::new(0), &AtomicUsize::new(0));
+        let jobs = (0..10).map(|_| async move {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(n, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok::<(), Error>(())
+        });
+        run_ordered(jobs, 3).await.unwrap();
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 }

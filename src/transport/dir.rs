@@ -331,6 +331,10 @@ impl ImageDestination for DirDestination {
             .map_err(|e| e.context(format!("writing manifest to {}", self.describe())))
     }
 
+    fn supports_signatures(&self) -> bool {
+        true
+    }
+
     async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&str>) -> Result<()> {
         for (i, sig) in signatures.iter().enumerate() {
             let p = self.staging.join(signature_name(instance, i + 1)?);

@@ -65,22 +65,65 @@ pub(crate) struct StagedBlob {
 }
 
 impl StagedBlob {
-    /// Moves the file to `dest` (replacing a file already there: same digest, same bytes).
-    /// The rename is done in place, not on the blocking pool: were this future dropped
-    /// while a pooled rename is pending, the blob could appear after the destination
-    /// cleaned up its directory.
-    pub async fn persist(self, dest: &Path) -> Result<()> {
-        if let Err(e) = std::fs::rename(&self.temp, dest) {
+    /// Moves the file to `dest` unless a file of the same size is already there (same
+    /// digest, same bytes: the temporary file is dropped then). Returns whether this
+    /// call created `dest` — when two writers store the same blob at once, exactly one
+    /// of them did. A file of another size (damaged) is replaced, but not counted as
+    /// created here. The rename is done in place, not on the blocking pool: were this
+    /// future dropped while a pooled rename is pending, the blob could appear after
+    /// the destination cleaned up its directory.
+    pub async fn persist_new(self, dest: &Path) -> Result<bool> {
+        let res = match rename_noreplace(&self.temp, dest) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::metadata(dest) {
+                Ok(m) if m.is_file() && m.len() == self.size => {
+                    let _ = std::fs::remove_file(&self.temp);
+                    return Ok(false);
+                }
+                _ => std::fs::rename(&self.temp, dest).map(|()| false),
+            },
+            Err(e) => Err(e),
+        };
+        res.map_err(|e| {
             let _ = std::fs::remove_file(&self.temp);
-            return Err(Error::from(e).context(format!("storing {}", dest.display())));
-        }
-        Ok(())
+            Error::from(e).context(format!("storing {}", dest.display()))
+        })
     }
 
     /// Removes the temporary file.
     pub async fn discard(self) {
         let _ = tokio::fs::remove_file(&self.temp).await;
     }
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` when `to` exists. Where the
+/// file system cannot do that atomically, the check and the rename are two steps.
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cf = CString::new(from.as_os_str().as_bytes())?;
+    let ct = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them as given.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(err);
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    std::fs::rename(from, to)
 }
 
 /// `info` as stored: with the digest and size the bytes really had.
@@ -101,6 +144,20 @@ pub(crate) async fn store_blob(
     describe: &str,
     final_path: impl FnOnce(&str) -> Result<PathBuf>,
 ) -> Result<BlobInfo> {
+    store_blob_tracked(temp_dir, stream, info, describe, final_path)
+        .await
+        .map(|(stored, _)| stored)
+}
+
+/// As [`store_blob`], also telling whether this call created the blob's file (it was
+/// not there before; see [`StagedBlob::persist_new`]).
+pub(crate) async fn store_blob_tracked(
+    temp_dir: &Path,
+    stream: BlobStream,
+    info: &BlobInfo,
+    describe: &str,
+    final_path: impl FnOnce(&str) -> Result<PathBuf>,
+) -> Result<(BlobInfo, bool)> {
     let what = if info.digest.is_empty() {
         "blob".to_string()
     } else {
@@ -117,8 +174,8 @@ pub(crate) async fn store_blob(
         }
     };
     let (digest, size) = (staged.digest.clone(), staged.size);
-    staged.persist(&dest).await?;
-    Ok(stored_as(info, digest, size))
+    let created = staged.persist_new(&dest).await?;
+    Ok((stored_as(info, digest, size), created))
 }
 
 /// Streams `stream` into a new temporary file in `dir`, hashing it. When `info.digest`
@@ -233,6 +290,33 @@ pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     }
     guard.0 = None;
     Ok(())
+}
+
+/// Writes `bytes` to `dest` like [`write_file_atomic`], unless a file of that size is
+/// already there (content-addressed names: same name, same bytes). Returns whether
+/// this call created `dest`.
+pub(crate) async fn write_new_file(dest: &Path, bytes: &[u8]) -> Result<bool> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
+    let mut guard = TempGuard(Some(temp.clone()));
+    let res = async {
+        let mut f = create_new_now(&temp)?;
+        f.write_all(bytes).await?;
+        f.sync_all().await?;
+        Ok::<(), io::Error>(())
+    }
+    .await;
+    if let Err(e) = res {
+        return Err(Error::from(e).context(format!("writing {}", dest.display())));
+    }
+    guard.0 = None;
+    StagedBlob {
+        temp,
+        digest: String::new(),
+        size: bytes.len() as u64,
+    }
+    .persist_new(dest)
+    .await
 }
 
 /// Reads a whole file of at most `limit` bytes (manifests, index.json).

@@ -418,3 +418,183 @@ fn trust_policy_rejects_as_skopeo_does() {
     out.assert_code(1);
     assert!(out.stderr.contains("nope.json"), "{out}");
 }
+
+/// `scry copy` (no TLS or credential defaults) with `args`.
+fn copy_plain(args: &[&str]) -> crate::harness::CmdOutput {
+    let mut full = vec!["copy"];
+    full.extend_from_slice(args);
+    run(scry().args(&full))
+}
+
+/// Both sides' credential and TLS flags against an htpasswd registry behind a
+/// self-signed certificate: each must be passed to its own side, and without them
+/// the copy is refused.
+#[test]
+fn source_and_destination_credentials_and_tls_flags() {
+    let reg = Registry::builder()
+        .tls(crate::harness::Tls::SelfSigned)
+        .htpasswd()
+        .start();
+    let fx = Fixtures::get();
+    fx.small.push(&reg);
+    let certs = reg.certs_dir().display().to_string();
+    let creds = reg.creds();
+    let (user, password) = (reg.username().to_string(), reg.password().to_string());
+    let from = reg.docker_ref("small:latest");
+    let dir = tempfile::tempdir().unwrap();
+    let local = format!("dir:{}", dir.path().join("small").display());
+
+    // Source side: --src-cert-dir + --src-creds.
+    copy_plain(&[
+        "--src-cert-dir",
+        &certs,
+        "--src-creds",
+        &creds,
+        &from,
+        &local,
+    ])
+    .assert_success();
+    assert_eq!(
+        std::fs::read(dir.path().join("small/manifest.json")).unwrap(),
+        fx.small.image.manifest
+    );
+    // Credentials given to the other side only do not help.
+    let out = copy_plain(&[
+        "--src-cert-dir",
+        &certs,
+        "--dest-creds",
+        &creds,
+        &from,
+        &local,
+    ]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.to_lowercase().contains("unauthorized") || out.stderr.contains("401"),
+        "{out}"
+    );
+    // Without trust in the certificate: refused (verification is on by default).
+    let out = copy_plain(&["--src-creds", &creds, &from, &local]);
+    out.assert_code(1);
+    assert!(out.stderr.to_lowercase().contains("certificate"), "{out}");
+    // --src-tls-verify=false instead of the certificate; the short --screds alias.
+    copy_plain(&["--src-tls-verify=false", "--screds", &creds, &from, &local]).assert_success();
+
+    // Destination side, each way of giving credentials and trust.
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "d/creds",
+            vec!["--dest-cert-dir", &certs, "--dest-creds", &creds],
+        ),
+        (
+            "d/dcreds",
+            vec!["--dest-tls-verify=false", "--dcreds", &creds],
+        ),
+        (
+            "d/user",
+            vec![
+                "--dest-cert-dir",
+                &certs,
+                "--dest-username",
+                &user,
+                "--dest-password",
+                &password,
+            ],
+        ),
+    ];
+    for (repo, flags) in cases {
+        let to = reg.docker_ref(&format!("{repo}:t"));
+        let mut args = flags.clone();
+        args.extend([local.as_str(), to.as_str()]);
+        copy_plain(&args).assert_success();
+        assert_eq!(
+            raw_manifest(&reg, &format!("{repo}:t")),
+            fx.small.image.manifest,
+            "{flags:?}"
+        );
+    }
+    // Source credentials do not reach the destination.
+    let to = reg.docker_ref("d/refused:t");
+    let out = copy_plain(&[
+        "--dest-cert-dir",
+        &certs,
+        "--src-creds",
+        &creds,
+        &local,
+        &to,
+    ]);
+    out.assert_code(1);
+    let out = copy_plain(&["--dest-cert-dir", &certs, "--dest-no-creds", &local, &to]);
+    out.assert_code(1);
+    assert!(reg.client().get_manifest("d/refused", "t").is_none());
+
+    // Registry to itself, both sides' flags at once.
+    copy_plain(&[
+        "--src-cert-dir",
+        &certs,
+        "--src-creds",
+        &creds,
+        "--dest-cert-dir",
+        &certs,
+        "--dest-creds",
+        &creds,
+        &from,
+        &reg.docker_ref("d/both:t"),
+    ])
+    .assert_success();
+    assert_eq!(raw_manifest(&reg, "d/both:t"), fx.small.image.manifest);
+}
+
+/// `--multi-arch index-only` copies the index and none of its images: to `dir:` it
+/// gives what skopeo gives; a registry refuses an index whose images are missing.
+#[test]
+fn multi_arch_index_only() {
+    let (src, fx) = shared_registry();
+    let from = src.docker_ref("multiarch:latest");
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("scry"), dir.path().join("skopeo"));
+    copy(&[
+        "--multi-arch",
+        "index-only",
+        &from,
+        &format!("dir:{}", ours.display()),
+    ])
+    .assert_success();
+    run(skopeo().args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--multi-arch",
+        "index-only",
+        &from,
+        &format!("dir:{}", theirs.display()),
+    ]))
+    .assert_success();
+    let names = |p: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&ours), ["manifest.json", "version"]);
+    assert_eq!(names(&ours), names(&theirs));
+    assert_eq!(
+        std::fs::read(ours.join("manifest.json")).unwrap(),
+        fx.multiarch.index.manifest
+    );
+    assert_eq!(
+        std::fs::read(ours.join("manifest.json")).unwrap(),
+        std::fs::read(theirs.join("manifest.json")).unwrap()
+    );
+
+    let dst = Registry::plain();
+    let out = copy(&[
+        "--multi-arch",
+        "index-only",
+        &from,
+        &dst.docker_ref("m/index-only:1"),
+    ]);
+    out.assert_code(1);
+    assert!(dst.client().get_manifest("m/index-only", "1").is_none());
+}

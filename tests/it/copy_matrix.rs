@@ -11,6 +11,7 @@ mod formats;
 mod matrix;
 mod output;
 mod roundtrip;
+mod signatures;
 
 use std::collections::BTreeMap;
 use std::io::Read;

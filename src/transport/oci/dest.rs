@@ -1,8 +1,15 @@
 //! The `oci:` destination. Blobs (and manifests, which are blobs too) go straight into
 //! the layout's content-addressed store through a temporary file renamed after
 //! verification; only `commit` makes the image visible, by adding its index.json entry.
+//!
+//! Abandoned (dropped without a successful commit), the destination removes what this
+//! copy added and nothing else: the blob files it created (not ones that were there or
+//! that another writer created first), unless an index.json entry refers to them by
+//! then, and the directories it created, when they are empty again. A layout created
+//! from nothing disappears; an existing one is left as it was.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -20,6 +27,10 @@ struct State {
     needed: Vec<String>,
     /// The top manifest: media type, digest, size.
     top: Option<(String, String, i64)>,
+    /// Blob files this destination created (digests), removed when it is abandoned.
+    created_blobs: Vec<String>,
+    /// Directories it created, parents first, removed (when empty) when abandoned.
+    created_dirs: Vec<PathBuf>,
 }
 
 /// `oci:PATH[:NAME]` as a copy destination.
@@ -29,6 +40,7 @@ pub struct OciDestination {
     describe: String,
     compression: LayerCompression,
     state: Mutex<State>,
+    committed: AtomicBool,
 }
 
 impl OciDestination {
@@ -64,6 +76,7 @@ impl OciDestination {
             describe,
             compression: LayerCompression::Compress,
             state: Mutex::new(State::default()),
+            committed: AtomicBool::new(false),
         };
         dest.prepare()
             .await
@@ -91,14 +104,20 @@ impl OciDestination {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::from(e).context(dir.display().to_string())),
         }
-        tokio::fs::create_dir_all(dir)
-            .await
-            .context(|| format!("creating {}", dir.display()))?;
         let sha_dir = self.layout.blob_dir.join("sha256");
-        tokio::fs::create_dir_all(&sha_dir)
-            .await
-            .context(|| format!("creating {}", sha_dir.display()))?;
+        for d in [dir, &sha_dir] {
+            create_dirs_tracked(d, &mut self.state.lock().unwrap().created_dirs)
+                .context(|| format!("creating {}", d.display()))?;
+        }
         Ok(())
+    }
+
+    fn note_created(&self, digest: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .created_blobs
+            .push(digest.to_string());
     }
 
     fn note_needed(&self, digest: &str) {
@@ -112,8 +131,10 @@ impl OciDestination {
     async fn store_bytes(&self, bytes: &[u8]) -> Result<String> {
         let digest = manifest::sha256_digest(bytes);
         let dest = self.layout.blob_path(&digest)?;
-        if localfs::file_size(&dest).await? != Some(bytes.len() as u64) {
-            localfs::write_file_atomic(&dest, bytes).await?;
+        if localfs::file_size(&dest).await? != Some(bytes.len() as u64)
+            && localfs::write_new_file(&dest, bytes).await?
+        {
+            self.note_created(&digest);
         }
         self.note_needed(&digest);
         Ok(digest)
@@ -159,10 +180,14 @@ impl ImageDestination for OciDestination {
 
     async fn put_blob(&self, stream: BlobStream, info: &BlobInfo) -> Result<BlobInfo> {
         let sha_dir = self.layout.blob_dir.join("sha256");
-        let stored = localfs::store_blob(&sha_dir, stream, info, &self.describe, |d| {
-            self.layout.blob_path(d)
-        })
-        .await?;
+        let (stored, created) =
+            localfs::store_blob_tracked(&sha_dir, stream, info, &self.describe, |d| {
+                self.layout.blob_path(d)
+            })
+            .await?;
+        if created {
+            self.note_created(&stored.digest);
+        }
         self.note_needed(&stored.digest);
         Ok(stored)
     }
@@ -211,8 +236,53 @@ impl ImageDestination for OciDestination {
         let describe = self.describe.clone();
         localfs::blocking(move || index::commit_entry(&layout, entry, &needed, &describe))
             .await
-            .map_err(|e| e.context(format!("committing {}", self.describe)))
+            .map_err(|e| e.context(format!("committing {}", self.describe)))?;
+        self.committed.store(true, Ordering::SeqCst);
+        Ok(())
     }
+}
+
+impl Drop for OciDestination {
+    fn drop(&mut self) {
+        if self.committed.load(Ordering::SeqCst) {
+            return;
+        }
+        let st = std::mem::take(&mut *self.state.lock().unwrap());
+        if st.created_blobs.is_empty() && st.created_dirs.is_empty() {
+            return;
+        }
+        let layout = self.layout.clone();
+        localfs::cleanup_in_drop(move || {
+            index::abandon(&layout, &st.created_blobs, &st.created_dirs);
+        });
+    }
+}
+
+/// Creates `path` and its missing parents, appending the ones created here to
+/// `created` (parents first). A directory another writer creates at the same moment
+/// is not counted.
+fn create_dirs_tracked(path: &Path, created: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut p = path;
+    loop {
+        match std::fs::symlink_metadata(p) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(p.to_path_buf()),
+            Err(e) => return Err(e),
+        }
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(&d) {
+            Ok(()) => created.push(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Whether `r` is a valid `org.opencontainers.image.ref.name` (the grammar image

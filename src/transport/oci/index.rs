@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -343,6 +343,53 @@ pub async fn delete(
     })
     .await
     .map_err(|e| e.context(format!("deleting {describe}")))
+}
+
+/// Undoes what an abandoned destination added to `layout`: under the layout lock,
+/// removes the blob files it created (`created_blobs`) that no index.json entry
+/// reaches, then the directories it created (`created_dirs`, parents first) that are
+/// empty again — with the `oci-layout` file when the layout directory is among them
+/// and holds no index.json (no writer committed there). Blobs in a shared blob
+/// directory are kept: other layouts may use them. Best effort: what cannot be
+/// checked is kept.
+pub(crate) fn abandon(layout: &Layout, created_blobs: &[String], created_dirs: &[PathBuf]) {
+    if !layout.dir.is_dir() {
+        return;
+    }
+    let Ok(_lock) = lock_layout(&layout.dir) else {
+        return;
+    };
+    let label = layout.index_path().display().to_string();
+    if !layout.shared_blobs && !created_blobs.is_empty() {
+        let mut keep = HashSet::new();
+        let used = match read_index_sync(layout, &label) {
+            Ok(Some(doc)) => doc.entries().iter().try_for_each(|e| {
+                walk(layout, field(e, "digest"), field(e, "mediaType"), &mut keep)
+            }),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match used {
+            Ok(()) => {
+                for d in created_blobs.iter().filter(|d| !keep.contains(*d)) {
+                    if let Ok(p) = layout.blob_path(d) {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(
+                "not removing the blobs an unfinished copy left in {}: {err}",
+                layout.dir.display()
+            ),
+        }
+    }
+    if created_dirs.contains(&layout.dir) && !layout.index_path().exists() {
+        let _ = std::fs::remove_file(layout.layout_file());
+    }
+    for d in created_dirs.iter().rev() {
+        // Fails, and keeps the directory, when anything is in it.
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// Deletes blobs reachable from `dropped` but not from `doc`'s entries. Best effort:

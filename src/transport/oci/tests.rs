@@ -352,3 +352,51 @@ async fn skopeo_reads_what_oci_writes_and_the_reverse() {
         check_image(&src, img, Some(&img.digest)).await;
     }
 }
+
+#[tokio::test]
+async fn abandoned_destination_removes_only_what_it_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("layout");
+    let a = image("kept");
+    write_image(dest(&path, Some("a")).await, &a).await;
+    let before = tree(&path);
+
+    // Another image, plus a's blobs written again (not reused): only the new ones go.
+    let b = image("abandoned");
+    let d = dest(&path, Some("b")).await;
+    put_image(d.as_ref(), &b, None).await;
+    for blob in a.blobs() {
+        d.put_blob(verified(blob), &blob.info).await.unwrap();
+    }
+    assert_ne!(tree(&path), before, "premise: b's blobs were written");
+    drop(d);
+    assert_eq!(tree(&path), before);
+    check_image(&source(&path, Some("a"), None).await.unwrap(), &a, None).await;
+
+    // A blob created by one writer and committed by another stays when the first
+    // gives up.
+    let c = image("shared");
+    let first = dest(&path, Some("first")).await;
+    put_image(first.as_ref(), &c, None).await;
+    let second = dest(&path, Some("second")).await;
+    put_image(second.as_ref(), &c, None).await;
+    second.commit().await.unwrap();
+    drop(first);
+    check_image(
+        &source(&path, Some("second"), None).await.unwrap(),
+        &c,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn abandoned_destination_in_a_new_directory_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("new/parent/layout");
+    let d = dest(&path, Some("t")).await;
+    put_image(d.as_ref(), &image("gone"), None).await;
+    assert!(path.join("blobs/sha256").is_dir());
+    drop(d);
+    assert!(!tmp.path().join("new").exists(), "{:?}", names(tmp.path()));
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{oci_ref_names, read_tree, scratch, scry_copy, skopeo_copy, Place, Transport};
 use crate::fake::{Action, FakeServer};
-use crate::harness::{run, run_with_timeout, scry, shared_registry, CmdOutput};
+use crate::harness::{run, run_with_timeout, scry, shared_registry, skopeo, CmdOutput};
 
 /// Every path below `root` whose name marks an unfinished write.
 fn leftovers(root: &Path) -> Vec<String> {
@@ -292,6 +292,27 @@ fn preserve_digests_with_a_format_change_is_refused_before_writing() {
             read_tree(dir.path()).keys().collect::<Vec<_>>()
         );
     }
+    // Refused only once the source's index was read (after the destination was
+    // opened): a sparse copy of a list changes the list's digest.
+    let list = shared.docker_ref("multiarch:latest");
+    for dst in [
+        format!("oci:{}/sparse:t", dir.path().display()),
+        format!("dir:{}/sparse-dir", dir.path().display()),
+    ] {
+        let out = scry_copy(&[
+            "--preserve-digests",
+            "--multi-arch",
+            "linux/amd64,linux/arm64",
+            &list,
+            &dst,
+        ]);
+        assert_failed_naming(&out, "--preserve-digests");
+        assert!(
+            read_tree(dir.path()).is_empty(),
+            "{dst}: wrote {:?}\n{out}",
+            read_tree(dir.path()).keys().collect::<Vec<_>>()
+        );
+    }
 }
 
 /// Files of an OCI layout that are not part of a finished layout: anything but
@@ -379,11 +400,237 @@ fn failed_copy_to_oci_removes_blobs_still_in_flight() {
     if layout.join("index.json").exists() {
         assert!(oci_ref_names(&layout).is_empty(), "{dst} tagged an image");
     }
-    // Known bug (reported): the stalled blob's temporary file stays in blobs/sha256.
     let left = unfinished_in_layout(&layout);
     assert!(left.is_empty(), "{dst}: unfinished files left: {left:?}");
     assert!(
         read_tree(&tmp).is_empty(),
         "temporary files left in --tmpdir"
     );
+}
+
+/// A later layer fails while an earlier one is still arriving (its body stalls and
+/// never ends while scry is connected): the copy fails at once and names the layer
+/// that failed, not the one it was still waiting for.
+#[test]
+fn a_failing_blob_ends_the_copy_while_an_earlier_one_stalls() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let img = crate::harness::Fixtures::get().multilayer.image.clone();
+    let dir = scratch();
+    let stalled = img.layers[0].blob.clone();
+    let corrupt = img.layers[1].blob.clone();
+    let blobs: Vec<_> = img.blobs().into_iter().cloned().collect();
+    let (manifest, mt) = (img.manifest.clone(), img.media_type.clone());
+    let stalling = Arc::new(AtomicBool::new(false));
+    let seen_stall = stalling.clone();
+    let srv = FakeServer::start(move |r, _| {
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        if r.path.contains("/manifests/") {
+            return Action::with(200, &[("Content-Type", &mt)], manifest.clone());
+        }
+        if r.method == "GET" && r.path.ends_with(&stalled.digest) {
+            seen_stall.store(true, Ordering::SeqCst);
+            return Action::Hang {
+                status: 200,
+                headers: Vec::new(),
+                body: stalled.data.clone(),
+                send: stalled.data.len() / 2,
+            };
+        }
+        if r.method == "GET" && r.path.ends_with(&corrupt.digest) {
+            // Fail only once the earlier layer is stalled.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !seen_stall.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return Action::with(200, &[], vec![b'x'; corrupt.data.len()]);
+        }
+        match blobs.iter().find(|b| r.path.ends_with(&b.digest)) {
+            Some(b) => Action::with(200, &[], b.data.clone()),
+            None => Action::json(404, r#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#),
+        }
+    });
+    let (dst, dst_path) = (
+        format!("dir:{}/out", dir.path().display()),
+        dir.path().join("out"),
+    );
+    // The bound only keeps a hanging copy from hanging the suite.
+    let out = run_with_timeout(
+        scry().args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/multilayer:latest", srv.host()),
+            &dst,
+        ]),
+        Duration::from_secs(120),
+    );
+    assert!(
+        stalling.load(Ordering::SeqCst),
+        "premise: layer 0 was requested"
+    );
+    assert_failed_naming(&out, &img.layers[1].blob.digest);
+    assert!(
+        !out.stderr.contains(&img.layers[0].blob.digest),
+        "the error names the stalled layer, not the failed one: {out}"
+    );
+    assert!(out.stderr.contains("digest mismatch"), "{out}");
+    assert!(!dst_path.exists(), "{dst} was written");
+    drop(srv);
+}
+
+/// A `dir:` image whose last layer is corrupt (same length, other bytes), copied from
+/// `shared`'s multilayer image; returns its name and the corrupt layer's digest.
+fn corrupt_dir_source(place: &Place) -> (String, String) {
+    let (shared, fx) = shared_registry();
+    let (src, src_path) = place.dir("corrupt-last");
+    skopeo_copy(&[&shared.docker_ref("multilayer:latest"), &src]).assert_success();
+    let bad = fx
+        .multilayer
+        .image
+        .layers
+        .last()
+        .unwrap()
+        .blob
+        .digest
+        .clone();
+    let blob_path = src_path.join(bad.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&blob_path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&blob_path, &bytes).unwrap();
+    (src, bad)
+}
+
+/// Every path below `root` with the sha256 of each file: what "as it was" means.
+fn tree_listing(root: &Path) -> Vec<(String, Option<String>)> {
+    read_tree(root)
+        .into_iter()
+        .map(|(p, node)| match node {
+            super::Node::File(data) => (p, Some(crate::harness::push::sha256_digest(&data))),
+            other => (p, Some(format!("{other:?}"))),
+        })
+        .collect()
+}
+
+/// A failed copy into an existing OCI layout that holds another image leaves the
+/// layout exactly as it was: no blob the copy wrote before the failure stays (the
+/// layers before the corrupt one are written completely: one blob at a time).
+#[test]
+fn failed_copy_leaves_an_existing_oci_layout_as_it_was() {
+    let (shared, fx) = shared_registry();
+    let place = Place::new();
+    let (src, bad) = corrupt_dir_source(&place);
+    let layout = place.local_path(Transport::Oci, "existing");
+    skopeo_copy(&[
+        &shared.docker_ref("small:latest"),
+        &format!("oci:{}:keep", layout.display()),
+    ])
+    .assert_success();
+    let before = tree_listing(&layout);
+    for parallel in ["1", "6"] {
+        let out = scry_copy(&[
+            "--image-parallel-copies",
+            parallel,
+            &src,
+            &format!("oci:{}:new", layout.display()),
+        ]);
+        assert_failed_naming(&out, &bad);
+        assert_eq!(
+            tree_listing(&layout),
+            before,
+            "--image-parallel-copies {parallel}: the layout changed"
+        );
+    }
+    // Premise: the layers before the corrupt one are new to the layout.
+    let blobs = read_tree(&layout.join("blobs/sha256"));
+    for l in &fx.multilayer.image.layers[..fx.multilayer.image.layers.len() - 1] {
+        assert!(!blobs.contains_key(l.blob.digest.strip_prefix("sha256:").unwrap()));
+    }
+    run(skopeo().args(["inspect", &format!("oci:{}:keep", layout.display())])).assert_success();
+}
+
+/// A failed copy to a path that did not exist leaves nothing there, whatever the
+/// local transport (a missing parent directory too).
+#[test]
+fn failed_copy_to_a_fresh_path_leaves_nothing() {
+    let place = Place::new();
+    let (src, bad) = corrupt_dir_source(&place);
+    let fresh = place.path().join("fresh");
+    let dests = [
+        format!("oci:{}:t", fresh.join("layout").display()),
+        format!("oci:{}:t", fresh.join("parent/layout").display()),
+        format!("oci-archive:{}:t", fresh.join("a.tar").display()),
+        format!("dir:{}", fresh.join("d").display()),
+        format!("docker-archive:{}:a/b:t", fresh.join("d.tar").display()),
+    ];
+    std::fs::create_dir(&fresh).unwrap();
+    for dst in &dests {
+        for parallel in ["1", "6"] {
+            let out = scry_copy(&["--image-parallel-copies", parallel, &src, dst]);
+            assert_failed_naming(&out, &bad);
+            assert!(
+                read_tree(&fresh).is_empty(),
+                "{dst}: left {:?}",
+                read_tree(&fresh).keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// A compression level the format does not have is refused before anything is read
+/// or written.
+#[test]
+fn out_of_range_compression_levels_are_refused_before_writing() {
+    let place = Place::new();
+    let (src, _) = place.dir("never-read");
+    let out_dir = place.path().join("out");
+    for (flags, what) in [
+        (
+            &[
+                "--dest-compress-format",
+                "gzip",
+                "--dest-compress-level",
+                "99",
+            ][..],
+            "gzip",
+        ),
+        (&["--dest-compress-level", "10"][..], "gzip"),
+        (
+            &[
+                "--dest-compress-format",
+                "zstd",
+                "--dest-compress-level",
+                "23",
+            ][..],
+            "zstd",
+        ),
+        (
+            &["--dest-compress-format", "zstd", "--dest-compress-level=-5"][..],
+            "zstd",
+        ),
+    ] {
+        let mut args = flags.to_vec();
+        let dst = format!("oci:{}:t", out_dir.display());
+        args.extend([src.as_str(), dst.as_str()]);
+        let out = scry_copy(&args);
+        assert_failed_naming(&out, "--dest-compress-level");
+        assert!(out.stderr.contains(what), "{out}");
+        assert!(!out_dir.exists(), "{flags:?}: wrote {}", out_dir.display());
+    }
+    // The ends of each range are accepted (here: refused only because the source
+    // does not exist).
+    for (format, level) in [("gzip", "0"), ("gzip", "9"), ("zstd", "1"), ("zstd", "22")] {
+        let dst = format!("oci:{}:t", out_dir.display());
+        let out = scry_copy(&[
+            "--dest-compress-format",
+            format,
+            "--dest-compress-level",
+            level,
+            &src,
+            &dst,
+        ]);
+        assert!(!out.stderr.contains("--dest-compress-level"), "{out}");
+    }
 }

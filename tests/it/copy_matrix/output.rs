@@ -49,11 +49,22 @@ fn progress_lines_name_every_blob_and_end_with_a_summary() {
             .iter()
             .position(|l| *l == "Writing manifest to image destination")
             .unwrap_or_else(|| panic!("no manifest line: {out}"));
-        // The summary follows, counting what was copied.
-        let summary = lines[writing + 1..]
+        // skopeo's order: the layers, then the config, then the manifest and the
+        // signatures (stored even when there are none).
+        let config = lines
             .iter()
-            .find(|l| l.starts_with("Copied "))
-            .unwrap_or_else(|| panic!("no summary line: {out}"));
+            .position(|l| l.starts_with("Copying config "))
+            .unwrap();
+        let last_blob = lines
+            .iter()
+            .rposition(|l| l.starts_with("Copying blob "))
+            .unwrap();
+        assert!(last_blob < config && config < writing, "{out}");
+        assert_eq!(lines.get(writing + 1), Some(&"Storing signatures"), "{out}");
+        // The summary ends it, counting what was copied.
+        assert_eq!(lines.len(), writing + 3, "{out}");
+        let summary = lines[writing + 2];
+        assert!(summary.starts_with("Copied "), "{summary}");
         assert!(
             summary.contains(&format!("{} blobs", image.blobs().len())),
             "{summary}"
@@ -63,6 +74,87 @@ fn progress_lines_name_every_blob_and_end_with_a_summary() {
             !out.stdout.contains('\r') && !out.stdout.contains('\x1b'),
             "{:?}",
             out.stdout
+        );
+    }
+}
+
+/// Lines as compared with skopeo's: scry's summary line dropped, the "skipped"
+/// note scry adds to a blob that is already there dropped, and each run of blob
+/// lines sorted (skopeo may announce blobs copied at once in any order).
+pub(super) fn comparable(stdout: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for l in stdout.lines().filter(|l| !l.starts_with("Copied ")) {
+        if l.starts_with("Copying blob ") {
+            run.push(l.trim_end_matches(" skipped: already exists").to_string());
+            continue;
+        }
+        run.sort();
+        out.append(&mut run);
+        out.push(l.trim_end_matches(" skipped: already exists").to_string());
+    }
+    run.sort();
+    out.append(&mut run);
+    out
+}
+
+/// `scry copy` prints skopeo 1.9.3's lines, in its order, for one image and for a
+/// whole list, to and from a registry.
+#[test]
+fn progress_lines_are_skopeos() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    let cases: Vec<(Vec<&str>, Transport, Transport)> = vec![
+        (vec![], Transport::Docker, Transport::Dir),
+        (vec![], Transport::Dir, Transport::Docker),
+        (vec!["--all"], Transport::Docker, Transport::Dir),
+        (vec!["--all"], Transport::Dir, Transport::Docker),
+        (
+            vec!["--multi-arch", "index-only"],
+            Transport::Docker,
+            Transport::Dir,
+        ),
+        (
+            vec!["--remove-signatures"],
+            Transport::Docker,
+            Transport::Oci,
+        ),
+    ];
+    // A dir: copy of the multi-arch image as a source.
+    let (src_dir, _) = place.dir("source");
+    skopeo_copy(&["--all", &shared.docker_ref("multiarch:latest"), &src_dir]).assert_success();
+    for (i, (flags, from, to)) in cases.into_iter().enumerate() {
+        let src = match from {
+            Transport::Docker => shared.docker_ref("multiarch:latest"),
+            _ => src_dir.clone(),
+        };
+        let out_for = |tool: &str| place.image(to, &format!("lines-{i}-{tool}"));
+        let (ours, theirs) = (out_for("scry"), out_for("skopeo"));
+        let mut args = flags.clone();
+        args.extend([src.as_str(), theirs.as_str()]);
+        let mut full = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
+        full.extend_from_slice(&args);
+        let skopeo_out = run(skopeo().args(&full));
+        skopeo_out.assert_success();
+        let mut args = flags.clone();
+        args.extend([src.as_str(), ours.as_str()]);
+        let scry_out = scry_copy(&args);
+        scry_out.assert_success();
+        assert_eq!(
+            comparable(&scry_out.stdout),
+            comparable(&skopeo_out.stdout),
+            "{flags:?} {src} -> {to:?}\n--- scry ---\n{}--- skopeo ---\n{}",
+            scry_out.stdout,
+            skopeo_out.stdout
+        );
+        assert!(
+            scry_out
+                .stdout
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("Copied "),
+            "{scry_out}"
         );
     }
 }
