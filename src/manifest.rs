@@ -16,6 +16,7 @@ mod digest;
 pub mod formats;
 mod godecode;
 mod gojson;
+mod goraw;
 pub mod gotime;
 pub mod inspect;
 pub mod media_types;

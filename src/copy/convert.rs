@@ -140,6 +140,16 @@ pub fn compression_of(media_type: &str) -> Option<Compression> {
     mt::layer_compression(media_type)
 }
 
+/// The OCI image config containers/image writes for a Docker schema 2 config when it
+/// converts an image to OCI: the config decoded as an OCI image config (Docker-only
+/// fields such as `container_config` and `docker_version` dropped) and re-encoded
+/// compactly, in the OCI struct's field order.
+pub fn docker_config_to_oci(config: &[u8]) -> Result<Vec<u8>> {
+    let parsed = crate::manifest::parse_config(config)
+        .map_err(|e| e.context("converting the image config to OCI"))?;
+    Ok(parsed.to_oci_json_compact().into_bytes())
+}
+
 /// Serialises a single-image manifest in `format` (OCI or Docker schema 2).
 pub fn write_manifest(
     format: ManifestFormat,
