@@ -18,7 +18,12 @@ use crate::transport::{BlobInfo, BlobStream};
 
 impl Engine<'_> {
     /// Stores a blob scry made (a converted config), unless the destination has it.
-    async fn put_made_blob(&self, bytes: Vec<u8>, media_type: &str, kind: &str) -> Result<BlobInfo> {
+    async fn put_made_blob(
+        &self,
+        bytes: Vec<u8>,
+        media_type: &str,
+        kind: &str,
+    ) -> Result<BlobInfo> {
         let info = BlobInfo {
             digest: manifest::sha256_digest(&bytes),
             size: bytes.len() as i64,
@@ -35,17 +40,13 @@ impl Engine<'_> {
         let size = bytes.len() as u64;
         let stream: BlobStream = Box::pin(std::io::Cursor::new(bytes));
         let stream = self.progress.track(kind, &info.digest, Some(size), stream);
-        let mut stored = self
-            .dest
-            .put_blob(stream, &info)
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "copying {kind} {} to {}",
-                    info.digest,
-                    self.dest.describe()
-                ))
-            })?;
+        let mut stored = self.dest.put_blob(stream, &info).await.map_err(|e| {
+            e.context(format!(
+                "copying {kind} {} to {}",
+                info.digest,
+                self.dest.describe()
+            ))
+        })?;
         self.progress.blob_done(size);
         stored.media_type = info.media_type;
         Ok(stored)
@@ -70,7 +71,9 @@ impl Engine<'_> {
         media_type: &str,
     ) -> Result<Written> {
         let Manifest::Schema1(s1) = m else {
-            return Err(Error::other("internal: copy_schema1 called without schema 1"));
+            return Err(Error::other(
+                "internal: copy_schema1 called without schema 1",
+            ));
         };
         let supported = self.dest.supported_manifest_types();
         let format = match self.opts.wanted_format()? {

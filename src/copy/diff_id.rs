@@ -162,6 +162,11 @@ mod tests {
         let (out, id) = run(gz, Compression::Gzip).await;
         assert!(out.is_err());
         assert!(id.is_none());
-        assert!(DiffIdReader::new(std::io::Cursor::new(vec![]), Compression::Zstd, DiffIdSlot::default()).is_err());
+        assert!(DiffIdReader::new(
+            std::io::Cursor::new(vec![]),
+            Compression::Zstd,
+            DiffIdSlot::default()
+        )
+        .is_err());
     }
 }

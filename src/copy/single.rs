@@ -101,7 +101,8 @@ impl Engine<'_> {
                 .await?
                 .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
             (config.clone(), Some(bytes))
-        } else if format == ManifestFormat::Oci && source_format == Some(ManifestFormat::DockerV2S2) {
+        } else if format == ManifestFormat::Oci && source_format == Some(ManifestFormat::DockerV2S2)
+        {
             (self.convert_config_to_oci(&m).await?, None)
         } else {
             (self.copy_blob(&config, Plan::OPAQUE, "config").await?, None)
@@ -238,7 +239,12 @@ impl Engine<'_> {
 
     /// Copies one blob, verified, storing it with `plan.to` compression; reuses it when
     /// the destination has it and nothing is to change.
-    pub(super) async fn copy_blob(&self, info: &BlobInfo, plan: Plan, kind: &str) -> Result<BlobInfo> {
+    pub(super) async fn copy_blob(
+        &self,
+        info: &BlobInfo,
+        plan: Plan,
+        kind: &str,
+    ) -> Result<BlobInfo> {
         self.copy_blob_with_diff_id(info, plan, kind, None).await
     }
 

@@ -112,7 +112,9 @@ pub fn compact_raw(raw: &[u8]) -> Vec<u8> {
             b'<' | b'>' | b'&' => {
                 out.extend_from_slice(format!("\\u00{c:02x}").as_bytes());
             }
-            0xe2 if raw.get(i + 1) == Some(&0x80) && matches!(raw.get(i + 2), Some(0xa8 | 0xa9)) => {
+            0xe2 if raw.get(i + 1) == Some(&0x80)
+                && matches!(raw.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
                 out.extend_from_slice(if raw[i + 2] == 0xa8 {
                     b"\\u2028"
                 } else {
