@@ -163,7 +163,7 @@ mod tests {
         assert!(out.is_err());
         assert!(id.is_none());
         assert!(DiffIdReader::new(
-            std::io::Cursor::new(vec![]),
+            std::io::Cursor::new(Vec::<u8>::new()),
             Compression::Zstd,
             DiffIdSlot::default()
         )

@@ -317,10 +317,10 @@ impl Schema1 {
             .first()
             .ok_or_else(|| Error::invalid("image has no layers"))?;
         let mut members = std::collections::BTreeMap::new();
-        for (k, v) in super::goraw::raw_object_members(top.as_bytes())
+        for (k, v) in super::jsonraw::object_members(top.as_bytes())
             .map_err(|e| e.context("decoding configuration"))?
         {
-            members.insert(k, super::goraw::compact_raw(v));
+            members.insert(k, super::jsonraw::go_compact(v));
         }
         for k in ["id", "parent", "parent_id", "layer_id", "throwaway", "Size"] {
             members.remove(k);
@@ -518,5 +518,49 @@ mod tests {
             .unwrap();
         assert_eq!(with.diff_ids.unwrap(), ["sha256:d"]);
         assert!(s.oci_config_with_diff_ids(Some(&[])).is_err());
+    }
+
+    fn convert_case(file: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/src/manifest/testdata/convert/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn schema2_config_is_byte_identical_to_skopeos() {
+        let bytes = convert_case("schema1-manifest.json");
+        let s = Schema1::parse(&bytes, true).unwrap();
+        let want = convert_case("schema1-to-v2s2-config.json");
+        let wanted: serde_json::Value = serde_json::from_slice(&want).unwrap();
+        let ids: Vec<String> = wanted["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let got = s.to_schema2_config(&ids).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        // One diff ID per non-empty layer, no more, no less.
+        assert!(s.to_schema2_config(&ids[..1]).is_err());
+    }
+
+    #[test]
+    fn schema2_config_drops_v1_members_and_sorts_the_rest() {
+        let m = manifest(&[(
+            "sha256:1".into(),
+            json!({"id": id('a'), "parent_id": "x", "layer_id": "y", "Size": 3,
+                   "throwaway": false, "z": "<", "a": {"k": [1, 2]}}),
+        )]);
+        let s = Schema1::parse(&m, false).unwrap();
+        let got = s.to_schema2_config(&["sha256:d".to_string()]).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            r#"{"a":{"k":[1,2]},"history":[{"created":"0001-01-01T00:00:00Z"}],"rootfs":{"type":"layers","diff_ids":["sha256:d"]},"z":"\u003c"}"#
+        );
     }
 }
