@@ -216,11 +216,11 @@ impl Engine<'_> {
             return Ok(Some(Plan::OPAQUE));
         };
         let to = match (self.opts.compression, self.dest.desired_layer_compression()) {
+            // Digests kept: no compression change the destination merely prefers.
+            (None, _) if self.opts.preserve_digests => from,
             (_, LayerCompression::Decompress) => Compression::None,
             (Some(CompressionFormat::Gzip), _) => Compression::Gzip,
             (Some(CompressionFormat::Zstd), _) => Compression::Zstd,
-            // Digests kept: no compression change the destination merely prefers.
-            (None, _) if self.opts.preserve_digests => from,
             (None, LayerCompression::Compress) if from == Compression::None => Compression::Gzip,
             _ => from,
         };

@@ -140,6 +140,44 @@ fn docker_to_oci_conversion_gives_skopeos_config_and_manifest_digests() {
     assert_same_output(&place, Transport::Dir, "back", &ours, &theirs);
 }
 
+/// `--preserve-digests` without `--format`: the destination gets the source's manifest
+/// and layers as they are, even where it would otherwise convert or decompress them
+/// (skopeo "hopes for the best"); a destination that cannot store that manifest fails
+/// and leaves nothing behind.
+#[test]
+fn preserve_digests_writes_the_source_as_it_is() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    let docker = docker_image_with_docker_fields(&place);
+    // Both archives tagged alike (the tag is part of the archive).
+    let (ours, theirs) = (
+        place.path().join("kept-scry.tar"),
+        place.path().join("kept-skopeo.tar"),
+    );
+    let name = |p: &Path| format!("docker-archive:{}:kept/image:1", p.display());
+    scry_copy(&["--preserve-digests", &docker, &name(&ours)]).assert_success();
+    skopeo_copy(&["--preserve-digests", &docker, &name(&theirs)]).assert_success();
+    assert!(
+        std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap(),
+        "{} and {} differ",
+        ours.display(),
+        theirs.display()
+    );
+    // OCI into docker-archive: no conversion allowed, so no manifest it can store.
+    let oci = shared.docker_ref("small:latest");
+    let dst = place.image(Transport::DockerArchive, "refused");
+    let out = scry_copy(&["--preserve-digests", &oci, &dst]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("need a Docker schema 2 manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(!place
+        .local_path(Transport::DockerArchive, "refused")
+        .exists());
+}
+
 #[test]
 fn docker_list_into_an_oci_layout_matches_skopeo() {
     let (shared, _) = shared_registry();
