@@ -257,5 +257,18 @@ fn schema1_sources_convert_as_skopeo_converts_them() {
                 assert_same_output(&place, t, &name, &ours, &theirs);
             }
         }
+        // Converted on the way to a registry (which refuses schema 1): the registry
+        // holds the manifest skopeo's conversion to `dir:` wrote above.
+        for fmt in ["v2s2", "oci"] {
+            let there = place.reg.docker_ref(&format!("s1/{kind}:{fmt}"));
+            scry_copy(&["--format", fmt, &src, &there]).assert_success();
+            let theirs = place.local_path(Transport::Dir, &format!("{kind}-{fmt}-skopeo"));
+            let raw = skopeo_inspect(&["--raw"], &there).stdout_bytes;
+            assert!(
+                raw == std::fs::read(theirs.join("manifest.json")).unwrap(),
+                "{there}: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
     }
 }
