@@ -295,8 +295,7 @@ fn docker_list_copied_whole_into_oci_layouts_becomes_an_oci_index() {
     assert!(std::fs::read(dir_path.join("manifest.json")).unwrap() == list.manifest);
 
     // oci: and oci-archive: hold only OCI manifests: the list must become an index
-    // (as skopeo does). Known bug (reported): scry converts the children but writes
-    // the rewritten list with the Docker list media type, so skopeo cannot find it.
+    // (as skopeo does), with OCI children, and the layout's entry must say so.
     let layout = place.local_path(Transport::Oci, "list");
     for dst in [
         place.image(Transport::Oci, "list"),
