@@ -11,6 +11,8 @@
 
 mod compress;
 mod convert;
+mod convert_image;
+mod diff_id;
 mod progress;
 mod schema1;
 mod single;

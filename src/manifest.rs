@@ -18,6 +18,7 @@ mod godecode;
 mod gojson;
 pub mod gotime;
 pub mod inspect;
+pub mod jsonraw;
 pub mod media_types;
 mod platform;
 pub mod schema1;

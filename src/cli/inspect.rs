@@ -81,8 +81,13 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
         s.push('\n');
         return write_stdout(s.as_bytes());
     }
+    // skopeo prints the image's Docker reference name when the name has one: always
+    // for docker://, and for docker-archive: when a reference was given.
     let repo_name = match &name {
         ImageName::Docker(r) => r.name(),
+        ImageName::DockerArchive {
+            reference: Some(r), ..
+        } => r.name(),
         _ => String::new(),
     };
     let out = data.output(&repo_name)?;

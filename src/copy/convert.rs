@@ -140,6 +140,16 @@ pub fn compression_of(media_type: &str) -> Option<Compression> {
     mt::layer_compression(media_type)
 }
 
+/// The OCI image config containers/image writes for a Docker schema 2 config when it
+/// converts an image to OCI: the config decoded as an OCI image config (Docker-only
+/// fields such as `container_config` and `docker_version` dropped) and re-encoded
+/// compactly, in the OCI struct's field order.
+pub fn docker_config_to_oci(config: &[u8]) -> Result<Vec<u8>> {
+    let parsed = crate::manifest::parse_config(config)
+        .map_err(|e| e.context("converting the image config to OCI"))?;
+    Ok(parsed.to_oci_json_compact().into_bytes())
+}
+
 /// Serialises a single-image manifest in `format` (OCI or Docker schema 2).
 pub fn write_manifest(
     format: ManifestFormat,
@@ -347,5 +357,29 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:aaaa"#), "{s}");
         Manifest::parse(s.as_bytes(), mt::DOCKER_V2S2).unwrap();
+    }
+
+    fn convert_case(file: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/src/manifest/testdata/convert/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn docker_configs_become_skopeos_oci_configs() {
+        for (from, to) in [
+            ("docker-config.json", "docker-to-oci-config.json"),
+            ("schema1-to-v2s2-config.json", "schema1-to-oci-config.json"),
+        ] {
+            let got = docker_config_to_oci(&convert_case(from)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&convert_case(to)),
+                "{from}"
+            );
+        }
+        assert!(docker_config_to_oci(b"[]").is_err());
     }
 }

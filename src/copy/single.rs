@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 
 use super::compress::{detect, recode};
 use super::convert::{self, ManifestFormat};
+use super::diff_id::{DiffIdReader, DiffIdSlot};
 use super::progress::{Progress, Turns};
 use super::{CompressionFormat, CopyOptions};
 use crate::digest::{is_sha256, VerifyingReader};
@@ -34,18 +35,18 @@ pub(super) struct Written {
 
 /// What happens to one blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Plan {
+pub(super) struct Plan {
     /// The compression its media type announces (`None` for opaque blobs).
-    from: Compression,
+    pub from: Compression,
     /// The compression to store. The stream's real compression is checked when it
     /// arrives: a layer labelled gzip that is a plain tar is compressed to match.
-    to: Compression,
+    pub to: Compression,
     /// Not a layer (config, artifact blob): copied as is, never sniffed.
-    opaque: bool,
+    pub opaque: bool,
 }
 
 impl Plan {
-    const OPAQUE: Plan = Plan {
+    pub(super) const OPAQUE: Plan = Plan {
         from: Compression::None,
         to: Compression::None,
         opaque: true,
@@ -105,11 +106,7 @@ impl Engine<'_> {
         if mt::is_schema1(media_type) {
             return self.copy_schema1(&m, bytes, media_type).await;
         }
-        let format = convert::choose_format(
-            media_type,
-            self.opts.wanted_format()?,
-            &self.dest.supported_manifest_types(),
-        )?;
+        let format = self.output_format(media_type)?;
         let source_format = ManifestFormat::of(media_type);
         let config = m.config().ok_or_else(|| {
             Error::invalid(format!("manifest of {} has no config", self.src.describe()))
@@ -181,6 +178,9 @@ impl Engine<'_> {
                 .await?
                 .ok_or_else(|| Error::invalid("converting to schema 1: the image has no config"))?;
             (config.clone(), Some(bytes))
+        } else if format == ManifestFormat::Oci && source_format == Some(ManifestFormat::DockerV2S2)
+        {
+            (self.convert_config_to_oci(&m).await?, None)
         } else {
             (
                 self.copy_blob(&config, Plan::OPAQUE, "config", None)
@@ -248,36 +248,22 @@ impl Engine<'_> {
         })
     }
 
-    /// Schema 1 images are copied as they are (no conversion yet).
-    async fn copy_schema1(&self, m: &Manifest, bytes: &[u8], media_type: &str) -> Result<Written> {
-        if matches!(self.opts.format, Some(f) if f != ManifestFormat::DockerV2S1) {
-            return Err(Error::Unsupported(
-                "converting Docker schema 1 images to another format is not implemented yet".into(),
-            ));
-        }
-        let supported = self.dest.supported_manifest_types();
-        if !supported.is_empty() && !supported.iter().any(|s| mt::is_schema1(s)) {
-            return Err(Error::Unsupported(format!(
-                "{} cannot store Docker schema 1 images, and converting them is not implemented yet",
-                self.dest.describe()
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for l in m.layers() {
-            if seen.insert(l.digest.clone()) {
-                self.copy_blob(&l, Plan::OPAQUE, "blob", None).await?;
+    /// The format to write a manifest of `media_type` in: the asked one, else the
+    /// source's when the destination stores it (or when digests must be kept: the
+    /// destination then gets the source's manifest as it is, as skopeo does), else the
+    /// destination's preference.
+    pub(super) fn output_format(&self, media_type: &str) -> Result<ManifestFormat> {
+        let asked = self.opts.wanted_format()?;
+        if asked.is_none() && self.opts.preserve_digests {
+            if let Some(f) = ManifestFormat::of(media_type) {
+                return Ok(f);
             }
         }
-        Ok(Written {
-            bytes: bytes.to_vec(),
-            media_type: media_type.to_string(),
-            digest: manifest::manifest_digest(bytes)?,
-            changed: false,
-        })
+        convert::choose_format(media_type, asked, &self.dest.supported_manifest_types())
     }
 
     /// Decides a layer's compression; `None` for a layer that is not copied.
-    fn plan(&self, l: &BlobRef, format: ManifestFormat) -> Result<Option<Plan>> {
+    pub(super) fn plan(&self, l: &BlobRef, format: ManifestFormat) -> Result<Option<Plan>> {
         let nondist = mt::is_non_distributable_layer(&l.media_type);
         if nondist && l.urls.as_ref().is_some_and(|u| !u.is_empty()) {
             return Ok(None);
@@ -287,6 +273,8 @@ impl Engine<'_> {
             return Ok(Some(Plan::OPAQUE));
         };
         let to = match (self.opts.compression, self.dest.desired_layer_compression()) {
+            // Digests kept: no compression change the destination merely prefers.
+            (None, _) if self.opts.preserve_digests => from,
             (_, LayerCompression::Decompress) => Compression::None,
             (Some(CompressionFormat::Gzip), _) => Compression::Gzip,
             (Some(CompressionFormat::Zstd), _) => Compression::Zstd,
@@ -309,12 +297,26 @@ impl Engine<'_> {
     /// Copies one blob, verified, storing it with `plan.to` compression; reuses it when
     /// the destination has it and nothing is to change.
     /// `turn`: this blob's place among blobs copied at once, for announcing them in order.
-    async fn copy_blob(
+    pub(super) async fn copy_blob(
         &self,
         info: &BlobInfo,
         plan: Plan,
         kind: &str,
         turn: Option<(&Turns, usize)>,
+    ) -> Result<BlobInfo> {
+        self.copy_blob_with_diff_id(info, plan, kind, turn, None)
+            .await
+    }
+
+    /// [`Engine::copy_blob`], also computing the layer's diff ID into `diff_id` when
+    /// given (the blob is then always read, never reused unseen).
+    pub(super) async fn copy_blob_with_diff_id(
+        &self,
+        info: &BlobInfo,
+        plan: Plan,
+        kind: &str,
+        turn: Option<(&Turns, usize)>,
+        diff_id: Option<&DiffIdSlot>,
     ) -> Result<BlobInfo> {
         if !is_sha256(&info.digest) {
             return Err(Error::Unsupported(format!(
@@ -323,7 +325,7 @@ impl Engine<'_> {
             )));
         }
         let mut reused = None;
-        if plan.from == plan.to {
+        if plan.from == plan.to && diff_id.is_none() {
             let from = self.src.registry_location();
             reused = self.dest.try_reuse_blob(info, from.as_ref()).await?;
         }
@@ -371,19 +373,22 @@ impl Engine<'_> {
             let (actual, stream) = detect(stream)
                 .await
                 .map_err(|e| Error::from(e).context(format!("reading {what}")))?;
-            if actual == plan.to {
+            let stream = match diff_id {
+                Some(slot) => {
+                    let hashed: crate::transport::BlobStream =
+                        Box::pin(DiffIdReader::new(stream, actual, slot.clone())?);
+                    tokio::io::BufReader::new(hashed)
+                }
+                None => stream,
+            };
+            // Digests kept: a layer whose bytes do not match its label is stored as is.
+            if actual == plan.to || self.opts.preserve_digests {
                 self.dest.put_blob(Box::pin(stream), info).await
             } else {
                 let stream = match dest_checks {
                     true => tokio::io::BufReader::new(verify(Box::pin(stream))),
                     false => stream,
                 };
-                if self.opts.preserve_digests {
-                    return Err(Error::invalid(format!(
-                        "--preserve-digests: {what} must be recompressed for {}",
-                        self.dest.describe()
-                    )));
-                }
                 let recoded = recode(stream, actual, plan.to, self.opts.compression_level);
                 let unknown = BlobInfo {
                     digest: String::new(),
@@ -424,11 +429,7 @@ impl Engine<'_> {
         let Some(config) = m.config().filter(|_| !m.is_index()) else {
             return Ok(false);
         };
-        let format = convert::choose_format(
-            media_type,
-            self.opts.wanted_format()?,
-            &self.dest.supported_manifest_types(),
-        )?;
+        let format = self.output_format(media_type)?;
         if ManifestFormat::of(media_type) != Some(format) {
             return Ok(false);
         }

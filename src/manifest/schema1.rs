@@ -278,6 +278,92 @@ impl Schema1 {
     }
 }
 
+/// One `history` entry as containers/image's schema 2 conversion writes it (Go field
+/// order; `created` always present).
+#[derive(serde::Serialize)]
+struct Schema2History<'a> {
+    created: GoTime,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    author: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    created_by: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    comment: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    empty_layer: bool,
+}
+
+impl Schema1 {
+    /// The Docker schema 2 configuration blob containers/image builds when converting
+    /// this image (`ToSchema2Config`): the newest `v1Compatibility` object without its
+    /// v1 bookkeeping members (`id`, `parent`, `parent_id`, `layer_id`, `throwaway`,
+    /// `Size`), plus `rootfs` (`diff_ids`: the uncompressed digests of the non-empty
+    /// layers, base first) and `history` rebuilt from every entry; members sorted by
+    /// name and values re-encoded compactly, as Go marshals a map of raw messages.
+    ///
+    /// Images written by Docker before 1.8.3 are re-encoded through Docker's full v1
+    /// image struct by containers/image; scry keeps their members as they are, so such
+    /// configs can differ from skopeo's in members that Docker left out.
+    pub fn to_schema2_config(&self, diff_ids: &[String]) -> Result<Vec<u8>> {
+        let non_empty = self.compat.iter().filter(|c| !c.throwaway).count();
+        if diff_ids.len() != non_empty {
+            return Err(Error::invalid(format!(
+                "schema 1 image has {non_empty} non-empty layers but {} diff IDs were given",
+                diff_ids.len()
+            )));
+        }
+        let top = self
+            .history
+            .first()
+            .ok_or_else(|| Error::invalid("image has no layers"))?;
+        let mut members = std::collections::BTreeMap::new();
+        for (k, v) in super::jsonraw::object_members(top.as_bytes())
+            .map_err(|e| e.context("decoding configuration"))?
+        {
+            members.insert(k, super::jsonraw::go_compact(v));
+        }
+        for k in ["id", "parent", "parent_id", "layer_id", "throwaway", "Size"] {
+            members.remove(k);
+        }
+        let mut rootfs = serde_json::Map::new();
+        rootfs.insert("type".into(), "layers".into());
+        if !diff_ids.is_empty() {
+            rootfs.insert("diff_ids".into(), diff_ids.into());
+        }
+        members.insert(
+            "rootfs".into(),
+            super::to_go_json_compact(&rootfs).into_bytes(),
+        );
+        let history: Vec<Schema2History> = self
+            .compat
+            .iter()
+            .rev()
+            .map(|c| Schema2History {
+                created: c.created,
+                author: &c.author,
+                created_by: c.created_by_cmd.join(" "),
+                comment: &c.comment,
+                empty_layer: c.throwaway,
+            })
+            .collect();
+        members.insert(
+            "history".into(),
+            super::to_go_json_compact(&history).into_bytes(),
+        );
+        let mut out = b"{".to_vec();
+        for (i, (k, v)) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(super::to_go_json_compact(k).as_bytes());
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 /// Docker's API version comparison: dot-separated fields compared numerically, a
 /// missing or non-numeric field counting as 0.
 fn docker_version_less(a: &str, b: &str) -> bool {
@@ -432,5 +518,49 @@ mod tests {
             .unwrap();
         assert_eq!(with.diff_ids.unwrap(), ["sha256:d"]);
         assert!(s.oci_config_with_diff_ids(Some(&[])).is_err());
+    }
+
+    fn convert_case(file: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/src/manifest/testdata/convert/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn schema2_config_is_byte_identical_to_skopeos() {
+        let bytes = convert_case("schema1-manifest.json");
+        let s = Schema1::parse(&bytes, true).unwrap();
+        let want = convert_case("schema1-to-v2s2-config.json");
+        let wanted: serde_json::Value = serde_json::from_slice(&want).unwrap();
+        let ids: Vec<String> = wanted["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let got = s.to_schema2_config(&ids).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        // One diff ID per non-empty layer, no more, no less.
+        assert!(s.to_schema2_config(&ids[..1]).is_err());
+    }
+
+    #[test]
+    fn schema2_config_drops_v1_members_and_sorts_the_rest() {
+        let m = manifest(&[(
+            "sha256:1".into(),
+            json!({"id": id('a'), "parent_id": "x", "layer_id": "y", "Size": 3,
+                   "throwaway": false, "z": "<", "a": {"k": [1, 2]}}),
+        )]);
+        let s = Schema1::parse(&m, false).unwrap();
+        let got = s.to_schema2_config(&["sha256:d".to_string()]).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            r#"{"a":{"k":[1,2]},"history":[{"created":"0001-01-01T00:00:00Z"}],"rootfs":{"type":"layers","diff_ids":["sha256:d"]},"z":"\u003c"}"#
+        );
     }
 }

@@ -18,7 +18,6 @@
 mod compress;
 mod dest;
 mod files;
-mod jsonraw;
 mod source;
 mod tarindex;
 mod writer;

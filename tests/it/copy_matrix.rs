@@ -7,6 +7,7 @@
 //! two tools, and reading what they wrote (directory trees, layer contents).
 
 mod bad_input;
+mod conversions;
 mod formats;
 mod matrix;
 mod output;

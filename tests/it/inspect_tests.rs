@@ -7,6 +7,7 @@
 
 mod errors;
 mod list_tags;
+mod local;
 mod manifest_digest;
 mod registries_conf;
 

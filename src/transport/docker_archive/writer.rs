@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use super::jsonraw::{go_compact, object_members};
 use super::{MANIFEST_FILE, REPOSITORIES_FILE};
 use crate::error::{Error, Result};
+use crate::manifest::jsonraw::{go_compact, object_members};
 use crate::manifest::{sha256_digest, to_go_json_compact};
 
 const BLOCK: usize = 512;

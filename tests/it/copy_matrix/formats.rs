@@ -27,21 +27,33 @@ fn digests(m: &Value) -> Vec<String> {
         .collect()
 }
 
-fn expected_digests(image: &Image) -> Vec<String> {
-    std::iter::once(image.config.digest.clone())
+fn expected_digests(config: &[u8], image: &Image) -> Vec<String> {
+    std::iter::once(sha256_digest(config))
         .chain(image.layer_digests())
         .collect()
 }
 
-/// Asserts `m` is a manifest of `image` in the given flavour, with the same blobs.
+/// Asserts `m` is a manifest of `image` in the given flavour, with the same layers and
+/// the config `config`.
 #[track_caller]
-fn assert_flavour(m: &Value, image: &Image, manifest: &str, config: &str, layer: &str) {
+fn assert_flavour(
+    m: &Value,
+    image: &Image,
+    config_bytes: &[u8],
+    manifest: &str,
+    config: &str,
+    layer: &str,
+) {
     assert_eq!(m["mediaType"], manifest, "{m}");
     assert_eq!(m["config"]["mediaType"], config, "{m}");
     for l in m["layers"].as_array().unwrap() {
         assert_eq!(l["mediaType"], layer, "{m}");
     }
-    assert_eq!(digests(m), expected_digests(image), "blobs changed: {m}");
+    assert_eq!(
+        digests(m),
+        expected_digests(config_bytes, image),
+        "blobs changed: {m}"
+    );
 }
 
 #[test]
@@ -50,7 +62,8 @@ fn format_conversions_both_ways_are_accepted_by_registry_and_skopeo() {
     let place = Place::new();
     let client = place.reg.client();
     // OCI → v2s2 → OCI, and Docker → OCI → v2s2, each hop through a local transport
-    // and the registry.
+    // and the registry. OCI → Docker keeps the config blob; Docker → OCI re-encodes it
+    // as an OCI image config, as skopeo does (its own conversion is the expectation).
     let hops = [
         (
             "multilayer",
@@ -64,6 +77,15 @@ fn format_conversions_both_ways_are_accepted_by_registry_and_skopeo() {
     for (name, image, local_t, first, second) in hops {
         let local = place.image(local_t, &format!("{name}-local"));
         skopeo_copy(&[&shared.docker_ref(&format!("{name}:latest")), &local]).assert_success();
+        let config = if first == "oci" {
+            let (theirs, theirs_path) = place.dir(&format!("{name}-skopeo-oci"));
+            skopeo_copy(&["--format", "oci", &local, &theirs]).assert_success();
+            let m = dir_manifest(&theirs_path);
+            let c = dir_blob(&theirs_path, m["config"]["digest"].as_str().unwrap());
+            c
+        } else {
+            image.config.data.clone()
+        };
         let there = place.reg.docker_ref(&format!("conv/{name}:{first}"));
         scry_copy(&["--format", first, &local, &there]).assert_success();
         let (back, back_path) = place.dir(&format!("{name}-back"));
@@ -82,16 +104,24 @@ fn format_conversions_both_ways_are_accepted_by_registry_and_skopeo() {
         assert_flavour(
             docker_m,
             image,
+            &config,
             DOCKER_MANIFEST,
             DOCKER_CONFIG,
             DOCKER_LAYER_GZIP,
         );
-        assert_flavour(oci_m, image, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP);
+        assert_flavour(
+            oci_m,
+            image,
+            &config,
+            OCI_MANIFEST,
+            OCI_CONFIG,
+            OCI_LAYER_GZIP,
+        );
 
         // skopeo reads both and copies them on.
         for img in [there.as_str(), back.as_str()] {
             let cfg = skopeo_inspect(&["--config", "--raw"], img);
-            assert!(cfg.stdout_bytes == image.config.data, "config of {img}");
+            assert!(cfg.stdout_bytes == config, "config of {img}");
             let (onward, _) = place.dir(&format!(
                 "{name}-onward-{}",
                 &sha256_digest(img.as_bytes())[7..15]
@@ -113,6 +143,16 @@ fn zstd_output_has_zstd_magic_and_media_type_in_oci_and_dir() {
     let place = Place::new();
     for (name, image) in [("small", &fx.small.image), ("docker", &fx.docker.image)] {
         let src = shared.docker_ref(&format!("{name}:latest"));
+        // The config of the image as OCI: a Docker config is re-encoded as skopeo's
+        // `--format oci` does.
+        let (as_oci, as_oci_path) = place.dir(&format!("{name}-as-oci"));
+        skopeo_copy(&["--format", "oci", &src, &as_oci]).assert_success();
+        let config = dir_blob(
+            &as_oci_path,
+            dir_manifest(&as_oci_path)["config"]["digest"]
+                .as_str()
+                .unwrap(),
+        );
         let oci = place.image(Transport::Oci, &format!("{name}-zstd"));
         let (dir, dir_path) = place.dir(&format!("{name}-zstd"));
         for dst in [&oci, &dir] {
@@ -130,7 +170,7 @@ fn zstd_output_has_zstd_magic_and_media_type_in_oci_and_dir() {
         ] {
             // zstd needs an OCI manifest, whatever the source's flavour.
             assert_eq!(m["mediaType"], OCI_MANIFEST, "{m}");
-            assert_eq!(m["config"]["digest"], image.config.digest.as_str());
+            assert_eq!(m["config"]["digest"], sha256_digest(&config).as_str());
             let layers = m["layers"].as_array().unwrap();
             assert_eq!(layers.len(), image.layers.len());
             for l in layers {
@@ -144,7 +184,7 @@ fn zstd_output_has_zstd_magic_and_media_type_in_oci_and_dir() {
         }
         for dst in [&oci, &dir] {
             let cfg = skopeo_inspect(&["--config", "--raw"], dst);
-            assert!(cfg.stdout_bytes == image.config.data, "config of {dst}");
+            assert!(cfg.stdout_bytes == config, "config of {dst}");
             let (onward, _) = place.dir(&format!(
                 "{name}-zstd-onward-{}",
                 &sha256_digest(dst.as_bytes())[7..15]

@@ -1,7 +1,8 @@
 //! Raw JSON pieces as Go keeps them in `json.RawMessage`: the members of a top-level
 //! object as unparsed byte ranges, and Go's `json.Compact` with HTML escaping, which is
-//! what `json.Marshal` applies to a raw message it writes. Used to build the legacy
-//! per-layer `json` files byte-for-byte as skopeo does.
+//! what `json.Marshal` applies to a raw message it writes. Used to build documents from
+//! pieces of others byte-for-byte as skopeo does (docker-archive's legacy per-layer
+//! `json` files, the schema 2 config of a converted schema 1 image).
 
 use crate::error::{Error, Result};
 
