@@ -319,16 +319,22 @@ fn inspect_small_by_tag_and_digest_matches_skopeo() {
 }
 
 #[test]
-fn inspect_multilayer_and_docker_match_skopeo() {
+fn inspect_multilayer_docker_and_manytags_match_skopeo() {
     let (reg, f) = shared_registry();
     let mut m = Mismatches::default();
-    for fx in [&f.multilayer, &f.docker] {
+    // manytags: RepoTags holds all 260 tags, in the registry's order.
+    for (fx, tag) in [
+        (&f.multilayer, "latest"),
+        (&f.docker, "latest"),
+        (&f.manytags, "tag-000"),
+        (&f.manytags, "tag-259"),
+    ] {
         compare_case(
             &mut m,
             &Case {
-                label: format!("{}:latest", fx.repo),
+                label: format!("{}:{tag}", fx.repo),
                 global: vec![],
-                image: reg.docker_ref(&format!("{}:latest", fx.repo)),
+                image: reg.docker_ref(&format!("{}:{tag}", fx.repo)),
                 top_manifest: &fx.manifest,
                 chosen: &fx.image,
             },

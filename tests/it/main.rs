@@ -3,6 +3,7 @@
 mod auth_tests;
 mod copy_docker;
 mod copy_matrix;
+mod exit_codes;
 mod fake;
 mod faults;
 mod harness;
