@@ -1,5 +1,7 @@
 //! `scry inspect`.
 
+mod config_format;
+
 use clap::Args;
 
 use super::options::{GlobalOpts, ImageOpts, RetryOpts};
@@ -78,6 +80,12 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
             return write_stdout(data.config.as_deref().unwrap_or_default());
         }
         let mut s = data.manifest.inspect_config_json(data.config.as_deref())?;
+        if let Some(t) = &a.format {
+            let config: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| Error::other(e.to_string()))?;
+            let text = render_escaped(t, &config_format::config_value(&config))?;
+            return write_stdout(text.as_bytes());
+        }
         s.push('\n');
         return write_stdout(s.as_bytes());
     }
@@ -97,16 +105,16 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
 }
 
 /// Renders `--format` over the inspect document the way skopeo's Go structs print:
-/// `\t`/`\n` typed literally become tab/newline, `Created` prints in Go's time format,
-/// and absent maps and lists print as empty ones.
+/// `\t`/`\n` typed literally become tab/newline, `Created` prints in Go's time format
+/// (`<nil>` when absent), and absent maps and lists print as empty ones.
 fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
-    let t = t.replace("\\t", "\t").replace("\\n", "\n");
     let mut v = v.clone();
     if let Some(obj) = v.as_object_mut() {
-        if let Some(serde_json::Value::String(c)) = obj.get("Created") {
-            let go = go_time_string(c);
-            obj.insert("Created".into(), serde_json::Value::String(go));
-        }
+        let created = match obj.get("Created") {
+            Some(serde_json::Value::String(c)) => serde_json::Value::String(go_time_string(c)),
+            _ => crate::template::go_nil("*time.Time"),
+        };
+        obj.insert("Created".into(), created);
         for (k, empty) in [
             ("Labels", serde_json::json!({})),
             ("Env", serde_json::json!([])),
@@ -118,7 +126,14 @@ fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
             }
         }
     }
-    let mut out = crate::template::Template::parse(&t)?.render_struct(&v)?;
+    render_escaped(t, &v)
+}
+
+/// Renders `t` over `v` as skopeo does: `\t`/`\n` typed literally become tab/newline,
+/// and a newline ends the output unless the template ends with one.
+fn render_escaped(t: &str, v: &serde_json::Value) -> Result<String> {
+    let t = t.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = crate::template::Template::parse(&t)?.render_struct(v)?;
     // skopeo ends the template with a newline unless it already does.
     if !t.ends_with('\n') {
         out.push('\n');

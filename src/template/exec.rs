@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::funcs::{apply, truthy};
-use super::gofmt::{print_top, type_name, Val};
+use super::gofmt::{go_type, is_go_nil, print_top, type_name, Val};
 use super::parse::{Branch, Command, Node, Operand, Pipeline, Term};
 
 enum Flow {
@@ -90,7 +90,7 @@ impl Exec {
                 .enumerate()
                 .map(|(i, e)| (Value::from(i), e.clone()))
                 .collect(),
-            Some(Value::Object(m)) => {
+            Some(Value::Object(m)) if go_type(m).is_none() => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
                 keys.into_iter()
@@ -248,6 +248,18 @@ impl Exec {
                         && matches!(&self.root_struct, Some(Value::Object(r)) if *r == m) =>
                 {
                     return Err(format!("can't evaluate field {f} in type struct"));
+                }
+                Some(Value::Object(m)) if is_go_nil(&m) => {
+                    return Err(format!(
+                        "nil pointer evaluating {}.{f}",
+                        go_type(&m).unwrap_or("pointer")
+                    ));
+                }
+                Some(Value::Object(m)) if go_type(&m).is_some() && !m.contains_key(f) => {
+                    return Err(format!(
+                        "can't evaluate field {f} in type {}",
+                        go_type(&m).unwrap_or("struct")
+                    ));
                 }
                 Some(Value::Object(mut m)) => m.remove(f),
                 None | Some(Value::Null) => None,

@@ -449,3 +449,35 @@ fn format_prints_values_as_go_does() {
     }
     m.finish();
 }
+
+/// `inspect --config --format` renders over the OCI config with the Go field names of
+/// skopeo's `v1.Image`, byte for byte as skopeo 1.9.3 prints them.
+#[test]
+fn config_format_matches_skopeo() {
+    let (reg, _) = shared_registry();
+    let mut m = Mismatches::default();
+    for (global, image) in [
+        (&[][..], reg.docker_ref("small:latest")),
+        (&[], reg.docker_ref("docker:latest")),
+        (&[], reg.docker_ref("multilayer:latest")),
+        (&["--override-arch", "arm"][..], reg.docker_ref("multiarch:latest")),
+    ] {
+        for f in [
+            "{{.Architecture}}",
+            "{{.OS}}/{{.Config.Env}}",
+            "{{.Created}}|{{.Author}}|{{.Variant}}|{{.OSVersion}}|{{.OSFeatures}}",
+            "{{.Config.User}}|{{.Config.ExposedPorts}}|{{.Config.Entrypoint}}|{{.Config.Cmd}}",
+            "{{.Config.Volumes}}|{{.Config.WorkingDir}}|{{.Config.Labels}}|{{.Config.StopSignal}}",
+            "{{.RootFS.Type}} {{.RootFS.DiffIDs}} {{len .RootFS.DiffIDs}}",
+            "{{range .History}}{{.Created}};{{.CreatedBy}};{{.EmptyLayer}}\n{{end}}",
+            "{{index .Config.Labels \"com.example.scry.fixture\"}}",
+            "{{.Config}}",
+            "{{.RootFS}} {{.History}}",
+            "{{.}}",
+        ] {
+            let (s, k) = run_both(global, &["inspect", "--config", "--format", f], &image);
+            m.same_stdout(&format!("{image} {global:?} --config --format {f:?}"), &s, &k);
+        }
+    }
+    m.finish();
+}
