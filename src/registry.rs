@@ -167,7 +167,9 @@ impl Client {
     /// Builds a client for `registry` (a reference's registry part); `api_host` is where
     /// the API answers (differs for docker.io).
     pub fn new(registry: &str, api_host: &str, config: ClientConfig) -> Result<Client> {
-        let http = tls::build_http_client(api_host, &config)?;
+        // certs.d is keyed by the registry as references name it (docker.io, not
+        // registry-1.docker.io), as containers/image does.
+        let http = tls::build_http_client(registry, &config)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 registry: registry.to_string(),

@@ -36,7 +36,11 @@ pub async fn check_manifest(resp: reqwest::Response, what: &str) -> Result<reqwe
     check_as(resp, what, true).await
 }
 
-async fn check_as(resp: reqwest::Response, what: &str, manifest: bool) -> Result<reqwest::Response> {
+async fn check_as(
+    resp: reqwest::Response,
+    what: &str,
+    manifest: bool,
+) -> Result<reqwest::Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -92,7 +96,12 @@ async fn error_parts(resp: reqwest::Response) -> (String, Vec<String>) {
         .await
         .unwrap_or_default();
     let codes = serde_json::from_slice::<RegistryErrorBody>(&body)
-        .map(|b| b.errors.into_iter().map(|e| e.code.to_uppercase()).collect())
+        .map(|b| {
+            b.errors
+                .into_iter()
+                .map(|e| e.code.to_uppercase())
+                .collect()
+        })
         .unwrap_or_default();
     (body_text(&body), codes)
 }

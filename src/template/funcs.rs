@@ -219,11 +219,13 @@ fn index(args: &[Val]) -> Result<Val, String> {
                     *byte.ok_or_else(|| format!("index out of range: {i}"))?,
                 ))
             }
-            (Some(Value::Object(m)), Some(Value::String(k))) if gofmt::go_type(m).is_none() => Some(
-                m.get(k)
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(String::new())),
-            ),
+            (Some(Value::Object(m)), Some(Value::String(k))) if gofmt::go_type(m).is_none() => {
+                Some(
+                    m.get(k)
+                        .cloned()
+                        .unwrap_or_else(|| Value::String(String::new())),
+                )
+            }
             (Some(Value::Object(_)), other) => {
                 return Err(format!(
                     "value has type {}; should be string",

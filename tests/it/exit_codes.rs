@@ -162,10 +162,7 @@ fn missing_blob_exits_1() {
         if r.path.ends_with("/manifests/1") {
             return Action::with(
                 200,
-                &[(
-                    "Content-Type",
-                    "application/vnd.oci.image.manifest.v1+json",
-                )],
+                &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
                 manifest.clone().into_bytes(),
             );
         }

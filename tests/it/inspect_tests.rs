@@ -460,7 +460,10 @@ fn config_format_matches_skopeo() {
         (&[][..], reg.docker_ref("small:latest")),
         (&[], reg.docker_ref("docker:latest")),
         (&[], reg.docker_ref("multilayer:latest")),
-        (&["--override-arch", "arm"][..], reg.docker_ref("multiarch:latest")),
+        (
+            &["--override-arch", "arm"][..],
+            reg.docker_ref("multiarch:latest"),
+        ),
     ] {
         for f in [
             "{{.Architecture}}",
@@ -476,7 +479,11 @@ fn config_format_matches_skopeo() {
             "{{.}}",
         ] {
             let (s, k) = run_both(global, &["inspect", "--config", "--format", f], &image);
-            m.same_stdout(&format!("{image} {global:?} --config --format {f:?}"), &s, &k);
+            m.same_stdout(
+                &format!("{image} {global:?} --config --format {f:?}"),
+                &s,
+                &k,
+            );
         }
     }
     m.finish();

@@ -92,7 +92,9 @@ fn map(v: Option<&Value>) -> Value {
 
 /// `map[string]struct{}`: every value prints `{}`.
 fn set(v: Option<&Value>) -> Value {
-    let keys = v.and_then(Value::as_object).map(|m| m.keys().cloned().collect::<Vec<_>>());
+    let keys = v
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect::<Vec<_>>());
     Value::Object(
         keys.unwrap_or_default()
             .into_iter()
