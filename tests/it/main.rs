@@ -2,6 +2,7 @@
 
 mod auth_tests;
 mod client_cert_tests;
+mod client_tests;
 mod copy_docker;
 mod copy_matrix;
 mod exit_codes;
