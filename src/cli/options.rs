@@ -12,7 +12,6 @@ use crate::transport::docker::{CredentialChoice, DockerOptions};
 
 pub use crate::goparse::{parse_go_bool, parse_go_duration};
 
-
 /// Flags before the command name.
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOpts {
