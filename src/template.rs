@@ -7,7 +7,8 @@
 //! `{{range}}` (with `$i, $e :=`, `{{else}}`, `{{break}}`, `{{continue}}`);
 //! comments and `{{- -}}` trim markers; string, raw string, number, bool and nil
 //! constants; the functions of `funcs.rs`. Not supported: `define`, `template`,
-//! `block`, character constants, method calls.
+//! `block`, character constants, and method calls other than those of times made with
+//! [`go_time`].
 //!
 //! Output follows Go's printing (`gofmt.rs`). The caller appends the trailing
 //! newline skopeo prints.
@@ -21,6 +22,7 @@
 mod exec;
 mod funcs;
 mod gofmt;
+mod gotime;
 mod lex;
 mod parse;
 
@@ -75,6 +77,15 @@ pub fn go_struct<'a>(type_name: &str, fields: impl IntoIterator<Item = (&'a str,
     for (k, v) in fields {
         m.insert(k.into(), v);
     }
+    Value::Object(m)
+}
+
+/// A Go `time.Time` holding the RFC 3339 time `rfc3339`: prints as Go prints times
+/// (`2024-01-02 03:04:05 +0000 UTC`), and templates may call its methods
+/// (`{{.Created.Format "2006-01-02"}}`, `.Year`, `.Unix`, …).
+pub fn go_time(rfc3339: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(gofmt::TIME_KEY.into(), Value::String(rfc3339.into()));
     Value::Object(m)
 }
 

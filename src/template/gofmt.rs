@@ -19,8 +19,20 @@ pub(crate) const STRUCT_KEY: &str = "\u{0}struct";
 /// it prints `<nil>` and is false.
 pub(crate) const NIL_KEY: &str = "\u{0}nil";
 
+/// Key that makes a JSON object stand for a Go `time.Time` (value: RFC 3339 text): it
+/// prints as Go prints times, and templates may call its methods (`gotime.rs`).
+pub(crate) const TIME_KEY: &str = "\u{0}time";
+
+/// The RFC 3339 text of a time object.
+pub(crate) fn go_time_text(m: &serde_json::Map<String, Value>) -> Option<&str> {
+    m.get(TIME_KEY).and_then(Value::as_str)
+}
+
 /// The Go type name of a struct or typed-nil object.
 pub(crate) fn go_type(m: &serde_json::Map<String, Value>) -> Option<&str> {
+    if m.contains_key(TIME_KEY) {
+        return Some("time.Time");
+    }
     m.get(STRUCT_KEY)
         .or_else(|| m.get(NIL_KEY))
         .and_then(Value::as_str)
@@ -36,6 +48,9 @@ pub(crate) fn is_go_nil(m: &serde_json::Map<String, Value>) -> bool {
 pub(crate) fn plain(v: &Value) -> Value {
     match v {
         Value::Object(m) if is_go_nil(m) => Value::Null,
+        Value::Object(m) if go_time_text(m).is_some() => {
+            Value::String(go_time_text(m).unwrap_or_default().to_string())
+        }
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| k.as_str() != STRUCT_KEY)
@@ -80,6 +95,9 @@ fn print_value(v: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(m) if is_go_nil(m) => out.push_str("<nil>"),
+        Value::Object(m) if go_time_text(m).is_some() => out.push_str(&super::gotime::go_string(
+            go_time_text(m).unwrap_or_default(),
+        )),
         Value::Object(m) if m.contains_key(STRUCT_KEY) => {
             out.push('{');
             let fields = m.iter().filter(|(k, _)| k.as_str() != STRUCT_KEY);

@@ -442,6 +442,9 @@ fn format_prints_values_as_go_does() {
             "{{if .Labels}}labelled{{else}}bare{{end}}",
             "{{.Labels.nokey}}|{{index .Labels \"nokey\"}}",
             "{{printf \"%s=%d\" .Os (len .Layers)}}",
+            // Method calls on the time.
+            "{{.Created.Format \"2006-01-02T15:04:05Z07:00\"}}|{{.Created.Format \"Jan _2 3:04PM .000 MST\"}}",
+            "{{.Created.Year}} {{.Created.Month}} {{.Created.Day}} {{.Created.Unix}} {{.Created.UTC}}",
         ] {
             let (s, k) = run_both(&[], &["inspect", "--format", f], &image);
             m.same_stdout(&format!("{image} --format {f:?}"), &s, &k);
@@ -477,6 +480,7 @@ fn config_format_matches_skopeo() {
             "{{.Config}}",
             "{{.RootFS}} {{.History}}",
             "{{.}}",
+            "{{.Created.Format \"2006-01-02\"}} {{range .History}}{{.Created.Unix}} {{end}}",
         ] {
             let (s, k) = run_both(global, &["inspect", "--config", "--format", f], &image);
             m.same_stdout(

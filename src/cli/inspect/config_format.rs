@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::template::{go_nil, go_struct};
+use crate::template::{go_nil, go_struct, go_time};
 
 /// `v1.Image` for the OCI-form config JSON `config` (what `inspect --config` prints).
 pub fn config_value(config: &Value) -> Value {
@@ -103,10 +103,10 @@ fn set(v: Option<&Value>) -> Value {
     )
 }
 
-/// `*time.Time`: Go's time form, or a nil pointer.
+/// `*time.Time`: a Go time, or a nil pointer.
 fn time(v: Option<&Value>) -> Value {
     match v.and_then(Value::as_str) {
-        Some(t) => Value::String(super::go_time_string(t)),
+        Some(t) => go_time(t),
         None => go_nil("*time.Time"),
     }
 }
