@@ -244,6 +244,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 fn replicate(e: &Error) -> Error {
     match e {
         Error::NotFound(m) => Error::NotFound(m.clone()),
+        Error::ImageNotFound(m) => Error::ImageNotFound(m.clone()),
         Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
         Error::DigestMismatch {
             what,

@@ -81,7 +81,10 @@ enum Command {
 /// (0 ok, 1 error, 2 image not found). Errors are printed to stderr.
 pub fn main() -> i32 {
     crate::sysroots::prefer_lazy_system_roots();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let level = if cli.global.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("scry={level}")));
@@ -100,6 +103,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints a clap error or the help/version text it stands for. Usage errors exit 1 as
+/// in skopeo: clap's own code 2 would read as "image not found" to a script.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind as K;
+    // print() writes help and version to stdout and errors to stderr.
+    let _ = e.print();
+    match e.kind() {
+        K::DisplayHelp | K::DisplayVersion => 0,
+        _ => 1,
+    }
+}
+
 /// Runs a parsed command line.
 fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
@@ -108,9 +123,10 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let Some(command) = cli.command else {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        cmd.print_help().map_err(Error::Io)?;
-        return Ok(());
+        // As skopeo: no command is a usage error (exit 1), not a request for help.
+        return Err(Error::invalid(
+            "missing command 'scry COMMAND'\nTry 'scry --help' for more information",
+        ));
     };
     // The mount makes its own runtime (and may start itself again detached).
     let command = match command {

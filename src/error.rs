@@ -8,7 +8,8 @@ use std::fmt;
 /// What a caller may branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Manifest, blob, repository or file does not exist (exit 2, ENOENT).
+    /// Manifest, blob, repository or file does not exist (ENOENT). Exit 2 only when the
+    /// error is [`Error::ImageNotFound`]; a missing file, blob or repository exits 1.
     NotFound,
     /// Credentials missing or refused (exit 1, EACCES).
     Unauthorized,
@@ -30,6 +31,11 @@ pub enum ErrorKind {
 pub enum Error {
     #[error("{0}")]
     NotFound(String),
+    /// The image a reference names is not there: the registry said MANIFEST_UNKNOWN or
+    /// NAME_UNKNOWN for its manifest, or an existing OCI layout or archive has no image
+    /// by that name. Kind `NotFound`; the one error that exits 2, as in skopeo.
+    #[error("{0}")]
+    ImageNotFound(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
@@ -86,7 +92,7 @@ impl Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NotFound(_) | Error::ImageNotFound(_) => ErrorKind::NotFound,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
             Error::Unsupported(_) => ErrorKind::Unsupported,
@@ -100,11 +106,22 @@ impl Error {
         }
     }
 
-    /// Process exit code, as skopeo: 2 when the image was not found, 1 otherwise.
+    /// Process exit code, as skopeo: 2 when the image was not found, 1 otherwise
+    /// (a missing file, directory, blob or repository is 1).
     pub fn exit_code(&self) -> i32 {
-        match self.kind() {
-            ErrorKind::NotFound => 2,
-            _ => 1,
+        if self.is_image_not_found() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Whether this is (or wraps) [`Error::ImageNotFound`].
+    pub fn is_image_not_found(&self) -> bool {
+        match self {
+            Error::ImageNotFound(_) => true,
+            Error::Context { source, .. } => source.is_image_not_found(),
+            _ => false,
         }
     }
 
@@ -164,9 +181,15 @@ mod tests {
 
     #[test]
     fn kind_survives_context_and_maps_exit_codes() {
-        let e = Error::NotFound("manifest unknown".into()).context("reading docker://x/y:z");
+        let e = Error::ImageNotFound("manifest unknown".into()).context("reading docker://x/y:z");
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.exit_code(), 2);
+        let blob = Error::NotFound("blob unknown".into()).context("reading blob");
+        assert_eq!(blob.kind(), ErrorKind::NotFound);
+        assert_eq!(blob.exit_code(), 1);
+        let file = Error::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(file.kind(), ErrorKind::NotFound);
+        assert_eq!(file.exit_code(), 1);
         assert_eq!(e.errno(), libc::ENOENT);
         assert_eq!(e.to_string(), "reading docker://x/y:z: manifest unknown");
         let u = Error::Unauthorized("no".into()).context("a").context("b");

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod fs;
+pub mod goparse;
 pub mod inspect;
 pub mod manifest;
 pub mod mount;

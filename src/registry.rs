@@ -5,7 +5,7 @@
 //! 5xx/429/connection errors, and size limits on what it reads into memory.
 //!
 //! Contract: every request that the registry refuses maps to a typed [`Error`]:
-//! 404 → `NotFound`, 401/403 after authenticating → `Unauthorized`, others → `Network`
+//! 404 → `NotFound` (`ImageNotFound` for an unknown manifest), 401/403 after authenticating → `Unauthorized`, others → `Network`
 //! or `Other` with the registry's own error text. Secrets never appear in errors or logs.
 
 mod challenge;
@@ -167,7 +167,9 @@ impl Client {
     /// Builds a client for `registry` (a reference's registry part); `api_host` is where
     /// the API answers (differs for docker.io).
     pub fn new(registry: &str, api_host: &str, config: ClientConfig) -> Result<Client> {
-        let http = tls::build_http_client(api_host, &config)?;
+        // certs.d is keyed by the registry as references name it (docker.io, not
+        // registry-1.docker.io), as containers/image does.
+        let http = tls::build_http_client(registry, &config)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 registry: registry.to_string(),
@@ -559,7 +561,7 @@ impl Client {
             .send(method, &path, Some(repo), access, headers)
             .await?;
         let what = format!("manifest {reference} in {}/{repo}", self.inner.registry);
-        let resp = response::check(resp, &what).await?;
+        let resp = response::check_manifest(resp, &what).await?;
         Ok((resp, what))
     }
 

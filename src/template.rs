@@ -7,19 +7,22 @@
 //! `{{range}}` (with `$i, $e :=`, `{{else}}`, `{{break}}`, `{{continue}}`);
 //! comments and `{{- -}}` trim markers; string, raw string, number, bool and nil
 //! constants; the functions of `funcs.rs`. Not supported: `define`, `template`,
-//! `block`, character constants, method calls.
+//! `block`, character constants, and method calls other than those of times made with
+//! [`go_time`].
 //!
 //! Output follows Go's printing (`gofmt.rs`). The caller appends the trailing
 //! newline skopeo prints.
 //!
 //! Data is untyped JSON, so a few Go behaviours that depend on static types are
-//! approximated: every object is treated as a map (a missing key prints `<no value>`,
-//! where a Go struct would fail), and a JSON null prints `<no value>` (a nil Go slice
-//! or map would print `[]` or `map[]`).
+//! approximated: an object is a map (a missing key prints `<no value>`) unless it was
+//! made with [`go_struct`] (prints `{a b}`, a missing field is an error), and a JSON
+//! null prints `<no value>` (a nil Go slice or map would print `[]` or `map[]`; a
+//! typed nil pointer made with [`go_nil`] prints `<nil>`).
 
 mod exec;
 mod funcs;
 mod gofmt;
+mod gotime;
 mod lex;
 mod parse;
 
@@ -63,6 +66,34 @@ impl Template {
             Error::InvalidInput(format!("executing template {:?}: {reason}", self.source))
         })
     }
+}
+
+/// A value standing for a Go struct of type `type_name` (used in error messages) with
+/// `fields` in declaration order: `{{.}}` prints `{v1 v2 …}`, it is always true, and a
+/// field it lacks is an error, as in Go.
+pub fn go_struct<'a>(type_name: &str, fields: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(gofmt::STRUCT_KEY.into(), Value::String(type_name.into()));
+    for (k, v) in fields {
+        m.insert(k.into(), v);
+    }
+    Value::Object(m)
+}
+
+/// A Go `time.Time` holding the RFC 3339 time `rfc3339`: prints as Go prints times
+/// (`2024-01-02 03:04:05 +0000 UTC`), and templates may call its methods
+/// (`{{.Created.Format "2006-01-02"}}`, `.Year`, `.Unix`, …).
+pub fn go_time(rfc3339: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(gofmt::TIME_KEY.into(), Value::String(rfc3339.into()));
+    Value::Object(m)
+}
+
+/// A typed nil pointer of type `type_name` (e.g. `*time.Time`): prints `<nil>`, is false.
+pub fn go_nil(type_name: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(gofmt::NIL_KEY.into(), Value::String(type_name.into()));
+    Value::Object(m)
 }
 
 /// Parses and renders `template` over `data` in one step.

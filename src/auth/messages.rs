@@ -36,6 +36,10 @@ pub fn already_logged_in(registry: &str) -> String {
     format!("Existing credentials are valid. Already logged in to {registry}")
 }
 
+/// `login` when the stored credentials were refused; it then asks for new ones (stdout).
+pub const EXISTING_INVALID: &str =
+    "Existing credentials are invalid, please enter valid username and password";
+
 /// Argument-count errors, as skopeo spells them.
 pub const LOGIN_NO_REGISTRY: &str = "please provide a registry to login to";
 pub const LOGIN_TOO_MANY: &str = "login accepts only one registry to login to";

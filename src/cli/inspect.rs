@@ -1,5 +1,7 @@
 //! `scry inspect`.
 
+mod config_format;
+
 use clap::Args;
 
 use super::options::{GlobalOpts, ImageOpts, RetryOpts};
@@ -78,6 +80,12 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
             return write_stdout(data.config.as_deref().unwrap_or_default());
         }
         let mut s = data.manifest.inspect_config_json(data.config.as_deref())?;
+        if let Some(t) = &a.format {
+            let config: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| Error::other(e.to_string()))?;
+            let text = render_escaped(t, &config_format::config_value(&config))?;
+            return write_stdout(text.as_bytes());
+        }
         s.push('\n');
         return write_stdout(s.as_bytes());
     }
@@ -102,16 +110,16 @@ pub async fn run(global: &GlobalOpts, a: InspectArgs) -> Result<()> {
 }
 
 /// Renders `--format` over the inspect document the way skopeo's Go structs print:
-/// `\t`/`\n` typed literally become tab/newline, `Created` prints in Go's time format,
-/// and absent maps and lists print as empty ones.
+/// `\t`/`\n` typed literally become tab/newline, `Created` is a Go time (`<nil>` when
+/// absent; its methods may be called), and absent maps and lists print as empty ones.
 fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
-    let t = t.replace("\\t", "\t").replace("\\n", "\n");
     let mut v = v.clone();
     if let Some(obj) = v.as_object_mut() {
-        if let Some(serde_json::Value::String(c)) = obj.get("Created") {
-            let go = go_time_string(c);
-            obj.insert("Created".into(), serde_json::Value::String(go));
-        }
+        let created = match obj.get("Created") {
+            Some(serde_json::Value::String(c)) => crate::template::go_time(c),
+            _ => crate::template::go_nil("*time.Time"),
+        };
+        obj.insert("Created".into(), created);
         for (k, empty) in [
             ("Labels", serde_json::json!({})),
             ("Env", serde_json::json!([])),
@@ -123,7 +131,14 @@ fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
             }
         }
     }
-    let mut out = crate::template::Template::parse(&t)?.render_struct(&v)?;
+    render_escaped(t, &v)
+}
+
+/// Renders `t` over `v` as skopeo does: `\t`/`\n` typed literally become tab/newline,
+/// and a newline ends the output unless the template ends with one.
+fn render_escaped(t: &str, v: &serde_json::Value) -> Result<String> {
+    let t = t.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = crate::template::Template::parse(&t)?.render_struct(v)?;
     // skopeo ends the template with a newline unless it already does.
     if !t.ends_with('\n') {
         out.push('\n');
@@ -131,46 +146,9 @@ fn render_template(t: &str, v: &serde_json::Value) -> Result<String> {
     Ok(out)
 }
 
-/// RFC 3339 → Go's `time.Time.String()` form: `2024-01-02 03:04:05.5 +0000 UTC`.
-fn go_time_string(rfc3339: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
-        return rfc3339.to_string();
-    };
-    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let nanos = t.timestamp_subsec_nanos();
-    if nanos != 0 {
-        let frac = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    let off = t.format("%z").to_string();
-    let zone = if t.offset().local_minus_utc() == 0 {
-        "UTC".to_string()
-    } else {
-        off.clone()
-    };
-    format!("{s} {off} {zone}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_time_strings() {
-        assert_eq!(
-            go_time_string("2024-01-02T03:04:05Z"),
-            "2024-01-02 03:04:05 +0000 UTC"
-        );
-        assert_eq!(
-            go_time_string("2024-01-02T03:04:05.120Z"),
-            "2024-01-02 03:04:05.12 +0000 UTC"
-        );
-        assert_eq!(
-            go_time_string("2024-01-02T03:04:05+02:00"),
-            "2024-01-02 03:04:05 +0200 +0200"
-        );
-    }
 
     #[test]
     fn template_sees_empty_maps_and_escapes() {

@@ -10,7 +10,7 @@ use super::options::{parse_go_bool, GlobalOpts};
 use super::output::write_stdout;
 use crate::auth::{self, AuthEnv, Credentials};
 use crate::error::{Error, Result};
-use crate::registry::{Client, ClientConfig, Credential};
+use crate::transport::docker::{connect_with_key, CredentialChoice, DockerOptions};
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
@@ -41,7 +41,7 @@ pub struct LoginArgs {
     verbose: bool,
     /// The registry (HOST[:PORT], optionally with /NAMESPACE/REPO)
     #[arg(value_name = "REGISTRY")]
-    registry: String,
+    registry: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -58,16 +58,22 @@ pub struct LogoutArgs {
     tls_verify: Option<bool>,
     /// The registry (HOST[:PORT], optionally with /NAMESPACE/REPO)
     #[arg(value_name = "REGISTRY")]
-    registry: Option<String>,
+    registry: Vec<String>,
 }
 
 pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
+    use auth::messages as m;
     let env = AuthEnv::from_process();
-    let key = auth::validate_key(&a.registry)?;
+    let registry = match a.registry.as_slice() {
+        [] => return Err(Error::invalid(m::LOGIN_NO_REGISTRY)),
+        [one] => one,
+        _ => return Err(Error::invalid(m::LOGIN_TOO_MANY)),
+    };
+    let key = auth::validate_key(registry)?;
     if a.get_login {
         return match auth::get_login(&env, a.authfile.as_deref(), &key)? {
             Some(user) => write_stdout(format!("{user}\n").as_bytes()),
-            None => Err(Error::other(auth::messages::not_logged_in(&key))),
+            None => Err(Error::other(m::not_logged_in(&key))),
         };
     }
     if a.password.is_some() && a.password_stdin {
@@ -75,12 +81,48 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
             "--password and --password-stdin cannot be used together",
         ));
     }
+    let host = key.split('/').next().unwrap_or(&key).to_string();
+    let stored = auth::lookup_for_login(&env, a.authfile.as_deref(), &key)?;
+    if let auth::Auth::IdentityToken { .. } = stored {
+        return Err(Error::invalid(m::IDENTITY_TOKEN_PRESENT));
+    }
+    // No new credentials: check the stored ones first, as skopeo does.
+    let mut stored_user = None;
+    if let auth::Auth::Basic(c) = &stored {
+        if a.username.is_none() && a.password.is_none() && !a.password_stdin {
+            if !c.username.is_empty() && !c.password.is_empty() {
+                write_stdout(format!("{}\n", m::authenticating_with_existing(&key)).as_bytes())?;
+                match check(global, &a, &host, &key, c.clone()).await {
+                    Ok(()) => {
+                        return write_stdout(
+                            format!("{}\n", m::already_logged_in(&host)).as_bytes(),
+                        )
+                    }
+                    Err(e) => {
+                        tracing::debug!("stored credentials refused: {e}");
+                        write_stdout(format!("{}\n", m::EXISTING_INVALID).as_bytes())?;
+                    }
+                }
+            }
+            stored_user = Some(c.username.clone()).filter(|u| !u.is_empty());
+        }
+    }
     let username = match &a.username {
         Some(u) => u.clone(),
         None if a.password_stdin => {
             return Err(Error::invalid("--password-stdin requires --username"));
         }
-        None => prompt("Username: ", false)?,
+        None => {
+            let label = match &stored_user {
+                Some(u) => format!("Username ({u}): "),
+                None => "Username: ".to_string(),
+            };
+            let typed = prompt(&label, false)?;
+            match (typed.is_empty(), stored_user) {
+                (true, Some(u)) => u,
+                _ => typed,
+            }
+        }
     };
     if username.is_empty() {
         return Err(Error::invalid("a username is required"));
@@ -100,49 +142,64 @@ pub async fn login(global: &GlobalOpts, a: LoginArgs) -> Result<()> {
     if password.is_empty() {
         return Err(Error::invalid("a password is required"));
     }
-    let host = key.split('/').next().unwrap_or(&key).to_string();
-    let api_host = if host == "docker.io" {
-        "registry-1.docker.io"
-    } else {
-        &host
-    };
-    let config = ClientConfig {
-        tls_verify: a.tls_verify.or(global.tls_verify).unwrap_or(true),
-        cert_dir: a.cert_dir.clone(),
-        credential: Credential::Basic {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        ..ClientConfig::default()
-    };
-    let client = Client::new(&host, api_host, config)?;
     let path = auth::write_path(&env, a.authfile.as_deref())?;
-    client.check_login().await.map_err(|e| match e.kind() {
-        crate::ErrorKind::Unauthorized => {
-            tracing::debug!("login refused: {e}");
-            Error::Unauthorized(auth::messages::invalid_credentials(&key))
-        }
-        _ => e.context(format!("logging in to {host}")),
-    })?;
-    auth::store(&path, &key, &Credentials { username, password })?;
+    let creds = Credentials { username, password };
+    check(global, &a, &host, &key, creds.clone()).await?;
+    auth::store(&path, &key, &creds)?;
     if a.verbose {
         write_stdout(format!("Used:  {}\n", path.display()).as_bytes())?;
     }
-    write_stdout(format!("{}\n", auth::messages::LOGIN_SUCCEEDED).as_bytes())
+    write_stdout(format!("{}\n", m::LOGIN_SUCCEEDED).as_bytes())
+}
+
+/// Checks `creds` against `host` with the client every command uses (user agent,
+/// registries.conf `insecure` and `blocked`, certs.d); a refusal is skopeo's
+/// "invalid username/password".
+async fn check(
+    global: &GlobalOpts,
+    a: &LoginArgs,
+    host: &str,
+    key: &str,
+    creds: Credentials,
+) -> Result<()> {
+    let api_host = if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
+    };
+    let opts = DockerOptions {
+        tls_verify: a.tls_verify.or(global.tls_verify),
+        cert_dir: a.cert_dir.clone(),
+        credentials: CredentialChoice::Given(creds),
+        user_agent_prefix: global.user_agent_prefix.clone(),
+        timeout: super::DEFAULT_REQUEST_TIMEOUT,
+        registries: Some(global.registries()?),
+        ..DockerOptions::default()
+    };
+    let client = connect_with_key(host, api_host, key, &opts)?;
+    client.check_login().await.map_err(|e| match e.kind() {
+        crate::ErrorKind::Unauthorized => {
+            tracing::debug!("login refused: {e}");
+            Error::Unauthorized(auth::messages::invalid_credentials(key))
+        }
+        _ => e.context(format!("logging in to {host}")),
+    })
 }
 
 pub fn logout(_global: &GlobalOpts, a: LogoutArgs) -> Result<()> {
     let env = AuthEnv::from_process();
     let path = auth::write_path(&env, a.authfile.as_deref())?;
     if a.all {
-        if a.registry.is_some() {
+        if !a.registry.is_empty() {
             return Err(Error::invalid(auth::messages::LOGOUT_ALL_WITH_ARGS));
         }
         auth::remove_all(&path)?;
         return write_stdout(format!("{}\n", auth::messages::REMOVED_ALL).as_bytes());
     }
-    let Some(reg) = &a.registry else {
-        return Err(Error::invalid(auth::messages::LOGOUT_NO_REGISTRY));
+    let reg = match a.registry.as_slice() {
+        [] => return Err(Error::invalid(auth::messages::LOGOUT_NO_REGISTRY)),
+        [one] => one,
+        _ => return Err(Error::invalid(auth::messages::LOGOUT_TOO_MANY)),
     };
     let key = auth::validate_key(reg)?;
     if auth::remove(&path, &key)? {

@@ -393,7 +393,7 @@ impl JobOptions {
                 "--dest-tls-verify" => {
                     o.dest_tls_verify = Some(match inline.as_deref() {
                         None => true,
-                        Some(v) => crate::cli::parse_go_bool(v).map_err(Error::invalid)?,
+                        Some(v) => crate::goparse::parse_go_bool(v).map_err(Error::invalid)?,
                     })
                 }
                 other => {

@@ -26,11 +26,32 @@ pub struct RegistryError {
 
 /// Passes a success through; maps anything else to an error about `what`.
 pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+    check_as(resp, what, false).await
+}
+
+/// [`check`] for a manifest GET or HEAD: a 404 whose error code is MANIFEST_UNKNOWN or
+/// NAME_UNKNOWN (or a body-less 404 to a HEAD) is [`Error::ImageNotFound`], which
+/// exits 2; any other 404 stays [`Error::NotFound`].
+pub async fn check_manifest(resp: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+    check_as(resp, what, true).await
+}
+
+async fn check_as(
+    resp: reqwest::Response,
+    what: &str,
+    manifest: bool,
+) -> Result<reqwest::Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
-    let text = error_text(resp).await;
+    let (text, codes) = error_parts(resp).await;
+    let image_gone = manifest
+        && status == StatusCode::NOT_FOUND
+        && (codes
+            .iter()
+            .any(|c| c == "MANIFEST_UNKNOWN" || c == "NAME_UNKNOWN")
+            || (codes.is_empty() && text.is_empty()));
     let detail = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_lowercase()
     } else {
@@ -53,6 +74,7 @@ pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Respo
         format!("reading {what}: {detail}")
     };
     Err(match status {
+        StatusCode::NOT_FOUND if image_gone => Error::ImageNotFound(msg),
         StatusCode::NOT_FOUND => Error::NotFound(msg),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(msg),
         StatusCode::METHOD_NOT_ALLOWED => Error::Unsupported(msg),
@@ -65,10 +87,28 @@ pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Respo
 
 /// The registry's error text: `code: message` pairs, or a short plain body.
 pub async fn error_text(resp: reqwest::Response) -> String {
+    error_parts(resp).await.0
+}
+
+/// The error text and the registry's error codes (`MANIFEST_UNKNOWN`, …).
+async fn error_parts(resp: reqwest::Response) -> (String, Vec<String>) {
     let body = read_limited(resp, 64 * 1024, "error body")
         .await
         .unwrap_or_default();
-    if let Ok(parsed) = serde_json::from_slice::<RegistryErrorBody>(&body) {
+    let codes = serde_json::from_slice::<RegistryErrorBody>(&body)
+        .map(|b| {
+            b.errors
+                .into_iter()
+                .map(|e| e.code.to_uppercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    (body_text(&body), codes)
+}
+
+/// `code: message` pairs of a Distribution error body, or a short plain body.
+fn body_text(body: &[u8]) -> String {
+    if let Ok(parsed) = serde_json::from_slice::<RegistryErrorBody>(body) {
         let parts: Vec<String> = parsed
             .errors
             .iter()
@@ -84,7 +124,7 @@ pub async fn error_text(resp: reqwest::Response) -> String {
             return parts.join("; ");
         }
     }
-    let s = String::from_utf8_lossy(&body);
+    let s = String::from_utf8_lossy(body);
     let s = s.trim();
     if s.len() > 200 || s.starts_with('<') {
         String::new()

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::funcs::{apply, truthy};
-use super::gofmt::{print_top, type_name, Val};
+use super::gofmt::{go_time_text, go_type, is_go_nil, print_top, type_name, Val};
 use super::parse::{Branch, Command, Node, Operand, Pipeline, Term};
 
 enum Flow {
@@ -90,7 +90,7 @@ impl Exec {
                 .enumerate()
                 .map(|(i, e)| (Value::from(i), e.clone()))
                 .collect(),
-            Some(Value::Object(m)) => {
+            Some(Value::Object(m)) if go_type(m).is_none() => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
                 keys.into_iter()
@@ -176,6 +176,9 @@ impl Exec {
             return self.call(dot, name, &cmd.args[1..], piped);
         }
         if cmd.args.len() > 1 || piped.is_some() {
+            if let Some(v) = self.method_call(dot, cmd, &piped)? {
+                return Ok(v);
+            }
             return Err(match (&first.term, first.fields.last()) {
                 (Term::Dot | Term::Var(_) | Term::Sub(_), Some(field)) => {
                     format!("{field} is not a method but has arguments")
@@ -184,6 +187,46 @@ impl Exec {
             });
         }
         self.operand(dot, first)
+    }
+
+    /// `{{.T.Format "2006"}}`: a method with arguments on a time value; `None` when the
+    /// command is not one.
+    fn method_call(
+        &mut self,
+        dot: &Val,
+        cmd: &Command,
+        piped: &Option<Val>,
+    ) -> Result<Option<Val>, String> {
+        let first = &cmd.args[0];
+        let Some((method, chain)) = first.fields.split_last() else {
+            return Ok(None);
+        };
+        if matches!(first.term, Term::Func(_)) {
+            return Ok(None);
+        }
+        let receiver = Operand {
+            term: first.term.clone(),
+            fields: chain.to_vec(),
+        };
+        let Some(Value::Object(m)) = self.operand(dot, &receiver)? else {
+            return Ok(None);
+        };
+        let Some(t) = go_time_text(&m) else {
+            return Ok(None);
+        };
+        let mut args = Vec::new();
+        for op in &cmd.args[1..] {
+            args.push(self.operand(dot, op)?.unwrap_or(Value::Null));
+        }
+        if let Some(p) = piped {
+            args.push(p.clone().unwrap_or(Value::Null));
+        }
+        match super::gotime::call(t, method, &args) {
+            Some(r) => r
+                .map(|v| Some(Some(v)))
+                .map_err(|e| format!("error calling {method}: {e}")),
+            None => Err(format!("can't evaluate field {method} in type time.Time")),
+        }
     }
 
     fn call(
@@ -248,6 +291,25 @@ impl Exec {
                         && matches!(&self.root_struct, Some(Value::Object(r)) if *r == m) =>
                 {
                     return Err(format!("can't evaluate field {f} in type struct"));
+                }
+                Some(Value::Object(m)) if go_time_text(&m).is_some() => {
+                    let t = go_time_text(&m).unwrap_or_default();
+                    match super::gotime::call(t, f, &[]) {
+                        Some(r) => Some(r.map_err(|e| format!("error calling {f}: {e}"))?),
+                        None => return Err(format!("can't evaluate field {f} in type time.Time")),
+                    }
+                }
+                Some(Value::Object(m)) if is_go_nil(&m) => {
+                    return Err(format!(
+                        "nil pointer evaluating {}.{f}",
+                        go_type(&m).unwrap_or("pointer")
+                    ));
+                }
+                Some(Value::Object(m)) if go_type(&m).is_some() && !m.contains_key(f) => {
+                    return Err(format!(
+                        "can't evaluate field {f} in type {}",
+                        go_type(&m).unwrap_or("struct")
+                    ));
                 }
                 Some(Value::Object(mut m)) => m.remove(f),
                 None | Some(Value::Null) => None,

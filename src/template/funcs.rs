@@ -27,6 +27,8 @@ pub(crate) fn truthy(v: &Val) -> bool {
         Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(m)) if gofmt::is_go_nil(m) => false,
+        Some(Value::Object(m)) if gofmt::go_type(m).is_some() => true,
         Some(Value::Object(m)) => !m.is_empty(),
     }
 }
@@ -76,7 +78,7 @@ pub(crate) fn apply(name: &str, args: Vec<Val>) -> Result<Val, String> {
     match name {
         "json" => {
             want_args(name, &args, 1, Some(1))?;
-            s(gofmt::json(&args[0]))
+            s(gofmt::json(&args[0].as_ref().map(gofmt::plain)))
         }
         "index" => {
             want_args(name, &args, 1, None)?;
@@ -91,7 +93,7 @@ pub(crate) fn apply(name: &str, args: Vec<Val>) -> Result<Val, String> {
             let n = match &args[0] {
                 Some(Value::String(v)) => v.len(),
                 Some(Value::Array(a)) => a.len(),
-                Some(Value::Object(m)) => m.len(),
+                Some(Value::Object(m)) if gofmt::go_type(m).is_none() => m.len(),
                 other => {
                     return Err(format!(
                         "error calling len: len of type {}",
@@ -217,11 +219,13 @@ fn index(args: &[Val]) -> Result<Val, String> {
                     *byte.ok_or_else(|| format!("index out of range: {i}"))?,
                 ))
             }
-            (Some(Value::Object(m)), Some(Value::String(k))) => Some(
-                m.get(k)
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(String::new())),
-            ),
+            (Some(Value::Object(m)), Some(Value::String(k))) if gofmt::go_type(m).is_none() => {
+                Some(
+                    m.get(k)
+                        .cloned()
+                        .unwrap_or_else(|| Value::String(String::new())),
+                )
+            }
             (Some(Value::Object(_)), other) => {
                 return Err(format!(
                     "value has type {}; should be string",

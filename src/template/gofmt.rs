@@ -11,6 +11,57 @@ use serde_json::{Number, Value};
 /// A value during template execution; `None` is Go's "no value" (a missing map key).
 pub(crate) type Val = Option<Value>;
 
+/// Key that makes a JSON object stand for a Go struct; its value is the Go type name
+/// and the other keys are the fields in declaration order. Such an object prints as
+/// `{v1 v2}`, is always true, and asking it for a field it lacks is an error.
+pub(crate) const STRUCT_KEY: &str = "\u{0}struct";
+/// Key that makes a JSON object stand for a typed nil pointer (value: the type name):
+/// it prints `<nil>` and is false.
+pub(crate) const NIL_KEY: &str = "\u{0}nil";
+
+/// Key that makes a JSON object stand for a Go `time.Time` (value: RFC 3339 text): it
+/// prints as Go prints times, and templates may call its methods (`gotime.rs`).
+pub(crate) const TIME_KEY: &str = "\u{0}time";
+
+/// The RFC 3339 text of a time object.
+pub(crate) fn go_time_text(m: &serde_json::Map<String, Value>) -> Option<&str> {
+    m.get(TIME_KEY).and_then(Value::as_str)
+}
+
+/// The Go type name of a struct or typed-nil object.
+pub(crate) fn go_type(m: &serde_json::Map<String, Value>) -> Option<&str> {
+    if m.contains_key(TIME_KEY) {
+        return Some("time.Time");
+    }
+    m.get(STRUCT_KEY)
+        .or_else(|| m.get(NIL_KEY))
+        .and_then(Value::as_str)
+}
+
+/// Whether the object stands for a typed nil pointer.
+pub(crate) fn is_go_nil(m: &serde_json::Map<String, Value>) -> bool {
+    m.contains_key(NIL_KEY)
+}
+
+/// A copy of `v` with the struct and nil markers replaced by plain JSON (a nil pointer
+/// becomes null), for `json` and comparisons.
+pub(crate) fn plain(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if is_go_nil(m) => Value::Null,
+        Value::Object(m) if go_time_text(m).is_some() => {
+            Value::String(go_time_text(m).unwrap_or_default().to_string())
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != STRUCT_KEY)
+                .map(|(k, v)| (k.clone(), plain(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(plain).collect()),
+        other => other.clone(),
+    }
+}
+
 /// What an output action prints for a pipeline's final value.
 pub(crate) fn print_top(v: &Val) -> String {
     match v {
@@ -43,6 +94,21 @@ fn print_value(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::Object(m) if is_go_nil(m) => out.push_str("<nil>"),
+        Value::Object(m) if go_time_text(m).is_some() => out.push_str(&super::gotime::go_string(
+            go_time_text(m).unwrap_or_default(),
+        )),
+        Value::Object(m) if m.contains_key(STRUCT_KEY) => {
+            out.push('{');
+            let fields = m.iter().filter(|(k, _)| k.as_str() != STRUCT_KEY);
+            for (i, (_, v)) in fields.enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                print_value(v, out);
+            }
+            out.push('}');
+        }
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
@@ -69,7 +135,14 @@ fn number_v(n: &Number) -> String {
 }
 
 /// Go type names used in messages.
-pub(crate) fn type_name(v: &Val) -> &'static str {
+pub(crate) fn type_name(v: &Val) -> String {
+    match v {
+        Some(Value::Object(m)) => go_type(m).unwrap_or("map[string]interface {}").to_string(),
+        other => basic_type_name(other).to_string(),
+    }
+}
+
+fn basic_type_name(v: &Val) -> &'static str {
     match v {
         None => "<no value>",
         Some(Value::Null) => "nil",

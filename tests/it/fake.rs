@@ -35,6 +35,13 @@ pub enum Action {
         body: Vec<u8>,
         send: usize,
     },
+    /// Answer without Content-Length (`Connection: close`): the body ends when the
+    /// connection does.
+    Unsized {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Like `Truncate`, but then keep the connection open until the client closes it:
     /// a body that stalls part-way.
     Hang {
@@ -165,6 +172,23 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
                 if !head_only && out.write_all(&body).is_err() {
                     return;
                 }
+            }
+            Action::Unsized {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+                for (k, v) in &headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = out.write_all(head.as_bytes());
+                if !head_only {
+                    let _ = out.write_all(&body);
+                }
+                let _ = out.flush();
+                return;
             }
             Action::Truncate {
                 status,

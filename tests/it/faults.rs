@@ -6,14 +6,14 @@ use sha2::{Digest, Sha256};
 use crate::fake::{Action, FakeServer};
 use crate::harness::{run, scry};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-fn sha(b: &[u8]) -> String {
+pub fn sha(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
 /// A tiny valid image: (manifest bytes, config bytes).
-fn image() -> (Vec<u8>, Vec<u8>) {
+pub fn image() -> (Vec<u8>, Vec<u8>) {
     let config = br#"{"architecture":"amd64","os":"linux","created":"2024-01-02T03:04:05Z","config":{"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
@@ -23,11 +23,11 @@ fn image() -> (Vec<u8>, Vec<u8>) {
     (manifest.into_bytes(), config)
 }
 
-fn ping_ok(path: &str) -> Option<Action> {
+pub fn ping_ok(path: &str) -> Option<Action> {
     (path == "/v2/").then(|| Action::json(200, "{}"))
 }
 
-fn scry_inspect(host: &str, extra: &[&str]) -> (i32, String, String) {
+pub fn scry_inspect(host: &str, extra: &[&str]) -> (i32, String, String) {
     let target = format!("docker://{host}/app:1");
     let mut args = vec!["inspect", "--tls-verify=false"];
     args.extend_from_slice(extra);

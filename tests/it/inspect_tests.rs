@@ -320,16 +320,22 @@ fn inspect_small_by_tag_and_digest_matches_skopeo() {
 }
 
 #[test]
-fn inspect_multilayer_and_docker_match_skopeo() {
+fn inspect_multilayer_docker_and_manytags_match_skopeo() {
     let (reg, f) = shared_registry();
     let mut m = Mismatches::default();
-    for fx in [&f.multilayer, &f.docker] {
+    // manytags: RepoTags holds all 260 tags, in the registry's order.
+    for (fx, tag) in [
+        (&f.multilayer, "latest"),
+        (&f.docker, "latest"),
+        (&f.manytags, "tag-000"),
+        (&f.manytags, "tag-259"),
+    ] {
         compare_case(
             &mut m,
             &Case {
-                label: format!("{}:latest", fx.repo),
+                label: format!("{}:{tag}", fx.repo),
                 global: vec![],
-                image: reg.docker_ref(&format!("{}:latest", fx.repo)),
+                image: reg.docker_ref(&format!("{}:{tag}", fx.repo)),
                 top_manifest: &fx.manifest,
                 chosen: &fx.image,
             },
@@ -437,9 +443,52 @@ fn format_prints_values_as_go_does() {
             "{{if .Labels}}labelled{{else}}bare{{end}}",
             "{{.Labels.nokey}}|{{index .Labels \"nokey\"}}",
             "{{printf \"%s=%d\" .Os (len .Layers)}}",
+            // Method calls on the time.
+            "{{.Created.Format \"2006-01-02T15:04:05Z07:00\"}}|{{.Created.Format \"Jan _2 3:04PM .000 MST\"}}",
+            "{{.Created.Year}} {{.Created.Month}} {{.Created.Day}} {{.Created.Unix}} {{.Created.UTC}}",
         ] {
             let (s, k) = run_both(&[], &["inspect", "--format", f], &image);
             m.same_stdout(&format!("{image} --format {f:?}"), &s, &k);
+        }
+    }
+    m.finish();
+}
+
+/// `inspect --config --format` renders over the OCI config with the Go field names of
+/// skopeo's `v1.Image`, byte for byte as skopeo 1.9.3 prints them.
+#[test]
+fn config_format_matches_skopeo() {
+    let (reg, _) = shared_registry();
+    let mut m = Mismatches::default();
+    for (global, image) in [
+        (&[][..], reg.docker_ref("small:latest")),
+        (&[], reg.docker_ref("docker:latest")),
+        (&[], reg.docker_ref("multilayer:latest")),
+        (
+            &["--override-arch", "arm"][..],
+            reg.docker_ref("multiarch:latest"),
+        ),
+    ] {
+        for f in [
+            "{{.Architecture}}",
+            "{{.OS}}/{{.Config.Env}}",
+            "{{.Created}}|{{.Author}}|{{.Variant}}|{{.OSVersion}}|{{.OSFeatures}}",
+            "{{.Config.User}}|{{.Config.ExposedPorts}}|{{.Config.Entrypoint}}|{{.Config.Cmd}}",
+            "{{.Config.Volumes}}|{{.Config.WorkingDir}}|{{.Config.Labels}}|{{.Config.StopSignal}}",
+            "{{.RootFS.Type}} {{.RootFS.DiffIDs}} {{len .RootFS.DiffIDs}}",
+            "{{range .History}}{{.Created}};{{.CreatedBy}};{{.EmptyLayer}}\n{{end}}",
+            "{{index .Config.Labels \"com.example.scry.fixture\"}}",
+            "{{.Config}}",
+            "{{.RootFS}} {{.History}}",
+            "{{.}}",
+            "{{.Created.Format \"2006-01-02\"}} {{range .History}}{{.Created.Unix}} {{end}}",
+        ] {
+            let (s, k) = run_both(global, &["inspect", "--config", "--format", f], &image);
+            m.same_stdout(
+                &format!("{image} {global:?} --config --format {f:?}"),
+                &s,
+                &k,
+            );
         }
     }
     m.finish();

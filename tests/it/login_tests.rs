@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::harness::{run, scry, skopeo, CmdOutput, Fixtures, Home, Registry, Tls};
 
+mod existing;
 mod secrets;
 
 /// TLS + htpasswd with `small`; read-only, shared by the tests of this module.

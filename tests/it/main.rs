@@ -1,8 +1,11 @@
 //! The one integration-test binary: the harness plus every test module.
 
 mod auth_tests;
+mod client_cert_tests;
+mod client_tests;
 mod copy_docker;
 mod copy_matrix;
+mod exit_codes;
 mod fake;
 mod faults;
 mod harness;

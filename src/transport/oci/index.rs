@@ -102,7 +102,7 @@ impl IndexDoc {
                     ref_name(e) == Some(name.as_str())
                         && manifest::media_types::is_manifest(field(e, "mediaType"))
                 })
-                .ok_or_else(|| Error::NotFound(format!("no image named {name:?} in {label}"))),
+                .ok_or_else(|| Error::ImageNotFound(format!("no image named {name:?} in {label}"))),
             Selector::Index(i) => {
                 if *i < entries.len() {
                     Ok(*i)

@@ -85,9 +85,13 @@ fn truncate(s: &str) -> &str {
     &s[..end]
 }
 
-/// A `Command` for the scry binary built by cargo, with the isolated environment.
+/// A `Command` for the scry binary built by cargo (or the one `SCRY_TEST_BIN` names:
+/// builds that share a target directory replace `target/debug/scry` under a running
+/// test), with the isolated environment.
 pub fn scry() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scry"));
+    let bin = std::env::var_os("SCRY_TEST_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_scry")));
+    let mut cmd = Command::new(bin);
     shared_home().apply(&mut cmd);
     cmd
 }

@@ -61,6 +61,7 @@ pub struct RegistryBuilder {
     password: String,
     anonymous_pull: bool,
     token_expires_in: u64,
+    client_certs: bool,
 }
 
 impl Default for RegistryBuilder {
@@ -72,6 +73,7 @@ impl Default for RegistryBuilder {
             password: DEFAULT_PASSWORD.into(),
             anonymous_pull: false,
             token_expires_in: 300,
+            client_certs: false,
         }
     }
 }
@@ -116,6 +118,13 @@ impl RegistryBuilder {
         self
     }
 
+    /// TLS only: the registry requires a client certificate signed by its client CA
+    /// (`http.tls.clientcas`); see [`Registry::client_cert`].
+    pub fn require_client_certs(mut self) -> Self {
+        self.client_certs = true;
+        self
+    }
+
     pub fn start(self) -> Registry {
         Registry::start(self)
     }
@@ -130,6 +139,7 @@ pub struct Registry {
     child: Mutex<Option<Child>>,
     token: Option<TokenServer>,
     trust_pem: Option<Vec<u8>>,
+    client_ca: Option<tls::KeyPair>,
 }
 
 impl Registry {
@@ -172,6 +182,13 @@ impl Registry {
             fs::write(d.join("ca.crt"), &pem).unwrap();
             trust_pem = Some(pem);
         }
+
+        let client_ca = cfg.client_certs.then(|| {
+            assert!(server_tls.is_some(), "client certificates need TLS");
+            let ca = tls::client_ca();
+            fs::write(d.join("clientca.crt"), ca.cert_pem()).unwrap();
+            ca
+        });
 
         // Auth.
         let mut token = None;
@@ -218,6 +235,7 @@ impl Registry {
             child: Mutex::new(None),
             token,
             trust_pem,
+            client_ca,
         };
         let mut last_log = String::new();
         for _attempt in 0..8 {
@@ -246,11 +264,18 @@ impl Registry {
         let tls = if self.cfg.tls == Tls::None {
             String::new()
         } else {
-            format!(
+            let mut t = format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 d.join("server.crt").display(),
                 d.join("server.key").display()
-            )
+            );
+            if self.client_ca.is_some() {
+                t += &format!(
+                    "    clientcas:\n      - {}\n",
+                    d.join("clientca.crt").display()
+                );
+            }
+            t
         };
         let config = format!(
             "version: 0.1\n\
@@ -295,6 +320,12 @@ impl Registry {
             .timeout(Duration::from_secs(2));
         if let Some(pem) = &self.trust_pem {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+        }
+        if self.client_ca.is_some() {
+            let me = self.client_cert(tls::rsa_key());
+            b = b.identity(
+                reqwest::Identity::from_pkcs8_pem(&me.cert_pem(), &me.key_pem()).unwrap(),
+            );
         }
         let http = b.build().unwrap();
         let url = format!("{}/v2/", self.base_url());
@@ -402,6 +433,16 @@ impl Registry {
     /// Whether clients need credentials (htpasswd or token mode).
     pub fn needs_auth(&self) -> bool {
         self.cfg.auth != Auth::None
+    }
+
+    /// A client certificate for `key` that this registry accepts (it must have been
+    /// built with [`RegistryBuilder::require_client_certs`]).
+    pub fn client_cert(&self, key: openssl::pkey::PKey<openssl::pkey::Private>) -> tls::KeyPair {
+        let ca = self
+            .client_ca
+            .as_ref()
+            .expect("client_cert() on a registry without client certificates");
+        tls::client_cert(ca, key)
     }
 
     /// The token server (token mode only).

@@ -147,6 +147,54 @@ pub fn self_signed_ca_server() -> ServerTls {
     }
 }
 
+/// A CA for client certificates (the registry's `http.tls.clientcas`).
+pub fn client_ca() -> KeyPair {
+    let key = new_key();
+    let subject = name("scry test client CA");
+    let mut b = base_builder(&subject, &subject, &key);
+    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+        .unwrap();
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .digital_signature()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    KeyPair {
+        key,
+        cert: b.build(),
+    }
+}
+
+/// A client certificate (clientAuth) for `key`, signed by `ca`.
+pub fn client_cert(ca: &KeyPair, key: PKey<Private>) -> KeyPair {
+    let mut b = base_builder(&name("scry test client"), ca.cert.subject_name(), &key);
+    b.append_extension(BasicConstraints::new().critical().build().unwrap())
+        .unwrap();
+    b.append_extension(ExtendedKeyUsage::new().client_auth().build().unwrap())
+        .unwrap();
+    b.sign(&ca.key, MessageDigest::sha256()).unwrap();
+    KeyPair {
+        key,
+        cert: b.build(),
+    }
+}
+
+/// A new RSA 2048 key.
+pub fn rsa_key() -> PKey<Private> {
+    new_key()
+}
+
+/// A new EC P-256 key.
+pub fn ec_key() -> PKey<Private> {
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap()
+}
+
 /// A self-signed certificate for signing tokens; the registry trusts it through its
 /// `rootcertbundle`, and tokens carry it in their `x5c` header.
 pub fn token_signer() -> KeyPair {

@@ -1,0 +1,256 @@
+//! Registry-client behaviour seen from the command line, on scripted servers and real
+//! registries: retries (429 and dropped connections), `--command-timeout`,
+//! `--user-agent-prefix`, a token that expires mid-command, anonymous tokens, and a
+//! manifest too large even without Content-Length.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::fake::{Action, FakeServer};
+use crate::faults::{image, ping_ok, scry_inspect, sha, OCI_MANIFEST};
+use crate::harness::{run, run_with_timeout, scry, skopeo, Fixtures, Registry};
+
+/// A server for `image()` whose manifest answers `first` to the first request.
+fn flaky_manifest(first: impl Fn() -> Action + Send + Sync + 'static) -> FakeServer {
+    let (m, c) = image();
+    let cd = sha(&c);
+    FakeServer::start(move |r, seen| {
+        if let Some(a) = ping_ok(&r.path) {
+            return a;
+        }
+        if r.path.ends_with("/manifests/1") {
+            if seen == 0 {
+                return first();
+            }
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
+        }
+        if r.path.ends_with(&cd) {
+            return Action::with(200, &[], c.clone());
+        }
+        Action::json(
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}"#,
+        )
+    })
+}
+
+#[test]
+fn too_many_requests_then_success_is_retried() {
+    let throttle = || {
+        Action::json(
+            429,
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+        )
+    };
+    let srv = flaky_manifest(throttle);
+    let (code, out, err) = scry_inspect(
+        &srv.host(),
+        &["--no-tags", "--retry-times=2", "--retry-delay=10ms"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("amd64"), "{out}");
+    assert_eq!(srv.count("/manifests/1"), 2);
+
+    let srv = flaky_manifest(throttle);
+    let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("429") && err.contains("slow down"), "{err}");
+    assert_eq!(
+        srv.count("/manifests/1"),
+        1,
+        "no retry without --retry-times"
+    );
+}
+
+#[test]
+fn dropped_connection_then_success_is_retried() {
+    let srv = flaky_manifest(|| Action::Close);
+    let (code, out, err) = scry_inspect(
+        &srv.host(),
+        &["--no-tags", "--retry-times=2", "--retry-delay=10ms"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("amd64"), "{out}");
+
+    let srv = flaky_manifest(|| Action::Close);
+    let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("manifest"), "{err}");
+}
+
+#[test]
+fn command_timeout_stops_a_silent_server() {
+    let srv = FakeServer::start(|_, _| {
+        std::thread::sleep(Duration::from_secs(30));
+        Action::Close
+    });
+    let started = Instant::now();
+    let out = run_with_timeout(
+        scry().args([
+            "--command-timeout=1s",
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{}/app:1", srv.host()),
+        ]),
+        Duration::from_secs(25),
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("timed out"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn user_agent_prefix_reaches_the_registry() {
+    let srv = flaky_manifest(|| Action::json(500, "{}"));
+    let out = run(scry().args([
+        "--user-agent-prefix",
+        "SCRYTEST/1.0",
+        "inspect",
+        "--tls-verify=false",
+        "--no-tags",
+        "--retry-times=1",
+        "--retry-delay=1ms",
+        &format!("docker://{}/app:1", srv.host()),
+    ]));
+    out.assert_success();
+    let agents: Vec<String> = srv
+        .requests()
+        .iter()
+        .map(|r| r.headers.get("user-agent").cloned().unwrap_or_default())
+        .collect();
+    assert!(agents.len() >= 3, "{agents:?}");
+    for a in &agents {
+        assert!(a.starts_with("SCRYTEST/1.0 scry/"), "{agents:?}");
+    }
+    // Without the flag: scry's own.
+    let srv = flaky_manifest(|| Action::json(500, "{}"));
+    let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(srv.requests().iter().all(|r| r
+        .headers
+        .get("user-agent")
+        .is_some_and(|a| a.starts_with("scry/"))));
+}
+
+#[test]
+fn five_mib_manifest_without_content_length_is_refused() {
+    let big = vec![b' '; 5 * 1024 * 1024];
+    let srv = FakeServer::start(move |r, _| {
+        ping_ok(&r.path).unwrap_or_else(|| Action::Unsized {
+            status: 200,
+            headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
+            body: big.clone(),
+        })
+    });
+    let (code, out, err) = scry_inspect(&srv.host(), &["--raw"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("limit"), "{err}");
+}
+
+/// Tokens live one second; the manifest answer takes two, so the next request's token
+/// has expired and the registry refuses it: scry fetches a new one and carries on.
+#[test]
+fn expired_token_is_renewed() {
+    let (m, c) = image();
+    let cd = sha(&c);
+    let host: Arc<OnceLock<String>> = Arc::default();
+    let issued: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let (h, tokens, config_path) = (host.clone(), issued.clone(), cd.clone());
+    let srv = FakeServer::start(move |r, _| {
+        let challenge = format!(
+            r#"Bearer realm="http://{}/token",service="fake",error="invalid_token""#,
+            h.get().cloned().unwrap_or_default()
+        );
+        let refuse = || {
+            Action::with(
+                401,
+                &[("WWW-Authenticate", challenge.as_str())],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.to_vec(),
+            )
+        };
+        if r.path == "/token" {
+            let mut t = tokens.lock().unwrap();
+            let name = format!("tok-{}", t.len() + 1);
+            t.insert(name.clone(), Instant::now());
+            return Action::json(200, &format!(r#"{{"token":"{name}","expires_in":1}}"#));
+        }
+        let fresh = r
+            .headers
+            .get("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .and_then(|t| tokens.lock().unwrap().get(t).copied())
+            .is_some_and(|at| at.elapsed() < Duration::from_millis(1500));
+        if !fresh {
+            return refuse();
+        }
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        if r.path.ends_with("/manifests/1") {
+            std::thread::sleep(Duration::from_secs(2));
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], m.clone());
+        }
+        if r.path.ends_with(&config_path) {
+            return Action::with(200, &[], c.clone());
+        }
+        Action::json(404, "{}")
+    });
+    host.set(srv.host()).unwrap();
+    let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("amd64"), "{out}");
+    let n = issued.lock().unwrap().len();
+    assert!(n >= 2, "only {n} token(s) issued");
+    let config_auth: Vec<String> = srv
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&cd))
+        .filter_map(|r| r.headers.get("authorization").cloned())
+        .collect();
+    assert_eq!(
+        config_auth.last().map(String::as_str),
+        Some(format!("Bearer tok-{n}").as_str()),
+        "the config was read with the newest token"
+    );
+}
+
+/// A token registry that gives anonymous clients pull tokens: scry reads without
+/// credentials, as skopeo does.
+#[test]
+fn anonymous_token_auth() {
+    let reg = Registry::builder()
+        .tls(crate::harness::Tls::CaSigned)
+        .token()
+        .anonymous_pull(true)
+        .start();
+    Fixtures::get().small.push(&reg);
+    let dir = reg.certs_dir().display().to_string();
+    let image = reg.docker_ref("small:latest");
+    let tokens = reg.token_server().unwrap();
+    for args in [&["inspect", "--raw"][..], &["list-tags"]] {
+        let target = if args[0] == "list-tags" {
+            reg.docker_ref("small")
+        } else {
+            image.clone()
+        };
+        let k = run(skopeo().args(args).args(["--cert-dir", &dir]).arg(&target));
+        k.assert_success();
+        tokens.clear_requests();
+        let s = run(scry().args(args).args(["--cert-dir", &dir]).arg(&target));
+        s.assert_success();
+        assert_eq!(s.stdout, k.stdout, "{args:?}");
+        let asked = tokens.requests();
+        assert!(!asked.is_empty(), "scry asked for no token");
+        for t in &asked {
+            assert!(!t.presented_credentials, "{t:?}");
+            assert_eq!(t.status, 200, "{t:?}");
+            assert!(t.granted.iter().any(|g| g.contains("pull")), "{t:?}");
+        }
+    }
+}
