@@ -218,6 +218,7 @@ async fn copy_inner(
     let (top, existing) = tokio::join!(src.manifest(None), dest.existing_manifest_digest());
     let ((top_bytes, top_type), existing) = (top?, existing?);
     let top = Manifest::parse(&top_bytes, &top_type)?;
+    refuse_new_digest_for_digest_reference(dest, opts, &top, &top_type)?;
     let engine = single::Engine {
         src,
         dest,
@@ -386,6 +387,39 @@ async fn copy_inner(
         .write_manifest(&bytes, &media_type, changed, &list_sigs, true, &digest)
         .await?;
     Ok(digest)
+}
+
+/// A destination named by digest can only take a manifest with that digest: a copy
+/// that is asked to change the manifest (format, compression, a sparse list) is
+/// refused before any blob moves, instead of failing at the manifest PUT.
+fn refuse_new_digest_for_digest_reference(
+    dest: &dyn ImageDestination,
+    opts: &CopyOptions,
+    top: &Manifest,
+    top_type: &str,
+) -> Result<()> {
+    let Some(named) = dest.named_digest() else {
+        return Ok(());
+    };
+    let why = if opts.compression.is_some() {
+        Some("--dest-compress-format recompresses its layers")
+    } else if opts
+        .wanted_format()?
+        .is_some_and(|f| ManifestFormat::of(top_type) != Some(f))
+    {
+        Some("--format converts it")
+    } else if top.is_index() && matches!(opts.multi_arch, MultiArch::Platforms(_)) {
+        Some("--multi-arch keeps only some of its images")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::invalid(format!(
+            "{} names the manifest {named}, but this copy writes another manifest ({why}); copy to a tag instead",
+            dest.describe()
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn index_entries_json(bytes: &[u8]) -> Result<Vec<serde_json::Value>> {

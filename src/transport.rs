@@ -152,6 +152,12 @@ pub trait ImageDestination: Send + Sync {
         Ok(None)
     }
 
+    /// The digest the destination's reference names, when it names one (a registry
+    /// reference `repo@sha256:…`): only a manifest with that digest can be written.
+    fn named_digest(&self) -> Option<String> {
+        None
+    }
+
     /// Checks, without writing, that this destination will accept the image: opening
     /// a local destination already proves its directory takes files; a registry must
     /// answer and grant push access. For requests that must fail early (a copy-to line

@@ -399,6 +399,10 @@ impl ImageDestination for DockerDestination {
         }
     }
 
+    fn named_digest(&self) -> Option<String> {
+        self.reference.digest().map(str::to_string)
+    }
+
     async fn check_writable(&self) -> Result<()> {
         match self.head_written().await {
             Ok(_) => Ok(()),

@@ -244,6 +244,40 @@ fn preserve_digests_with_conversion_is_refused_before_writing() {
     assert!(dst.client().catalog().is_empty());
 }
 
+/// A destination named by digest takes only that manifest: a conversion is refused
+/// before any blob is uploaded.
+#[test]
+fn a_digest_destination_refuses_a_changed_manifest_before_writing() {
+    let (src, fx) = shared_registry();
+    let dst = Registry::plain();
+    let target = dst.docker_ref(&format!("d/x@{}", fx.small.digest));
+    let source = src.docker_ref("small:latest");
+    for flags in [
+        &["--format", "v2s2"][..],
+        &["--dest-compress-format", "zstd"][..],
+    ] {
+        let mut args = flags.to_vec();
+        args.extend([source.as_str(), target.as_str()]);
+        let out = copy(&args);
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains(&fx.small.digest) && out.stderr.contains("copy to a tag"),
+            "{flags:?}: {}",
+            out.stderr
+        );
+        assert!(
+            dst.client().catalog().is_empty(),
+            "{flags:?} wrote to the registry"
+        );
+    }
+    // Unchanged, the copy by digest works.
+    copy(&[&source, &target]).assert_success();
+    assert_eq!(
+        raw_manifest(&dst, &format!("d/x@{}", fx.small.digest)),
+        fx.small.image.manifest
+    );
+}
+
 #[test]
 fn missing_source_exits_2_and_writes_nothing() {
     let (src, _) = shared_registry();
