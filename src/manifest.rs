@@ -272,6 +272,17 @@ impl Manifest {
     }
 }
 
+/// A file of the captured test data under `src/manifest/testdata/` (see its README):
+/// `case/file`, or `convert/file` for conversions.
+#[cfg(test)]
+pub(crate) fn testdata(case: &str, file: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/src/manifest/testdata/{case}/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
 #[cfg(test)]
 #[path = "manifest/manifest_tests.rs"]
 mod tests;

@@ -359,24 +359,16 @@ mod tests {
         Manifest::parse(s.as_bytes(), mt::DOCKER_V2S2).unwrap();
     }
 
-    fn convert_case(file: &str) -> Vec<u8> {
-        let p = format!(
-            "{}/src/manifest/testdata/convert/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-    }
-
     #[test]
     fn docker_configs_become_skopeos_oci_configs() {
         for (from, to) in [
             ("docker-config.json", "docker-to-oci-config.json"),
             ("schema1-to-v2s2-config.json", "schema1-to-oci-config.json"),
         ] {
-            let got = docker_config_to_oci(&convert_case(from)).unwrap();
+            let got = docker_config_to_oci(&crate::manifest::testdata("convert", from)).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&convert_case(to)),
+                String::from_utf8_lossy(&crate::manifest::testdata("convert", to)),
                 "{from}"
             );
         }

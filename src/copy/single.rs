@@ -118,27 +118,26 @@ impl Engine<'_> {
             .collect::<Result<_>>()?;
         let format_changes = source_format != Some(format);
         let recompresses = plans.iter().any(|p| matches!(p, Some(p) if p.from != p.to));
-        if self.opts.preserve_digests && (format_changes || recompresses) {
-            return Err(Error::invalid(format!(
-                "--preserve-digests: copying {} would change its manifest ({})",
-                self.src.describe(),
-                if format_changes {
-                    "format conversion"
-                } else {
-                    "layer recompression"
-                }
-            )));
-        }
-        if signatures > 0 && (format_changes || recompresses) {
-            return Err(Error::invalid(format!(
-                "copying {} would change its manifest ({}) and invalidate its {signatures} signature(s); use --remove-signatures",
-                self.src.describe(),
-                if format_changes {
-                    "format conversion"
-                } else {
-                    "layer recompression"
-                }
-            )));
+        let change = if format_changes {
+            Some("format conversion")
+        } else if recompresses {
+            Some("layer recompression")
+        } else {
+            None
+        };
+        if let Some(change) = change {
+            if self.opts.preserve_digests {
+                return Err(Error::invalid(format!(
+                    "--preserve-digests: copying {} would change its manifest ({change})",
+                    self.src.describe(),
+                )));
+            }
+            if signatures > 0 {
+                return Err(Error::invalid(format!(
+                    "copying {} would change its manifest ({change}) and invalidate its {signatures} signature(s); use --remove-signatures",
+                    self.src.describe(),
+                )));
+            }
         }
         let _ = instance;
 

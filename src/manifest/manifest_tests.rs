@@ -4,14 +4,6 @@ use super::media_types::*;
 use super::*;
 use crate::error::ErrorKind;
 
-fn fixture(case: &str, file: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/src/manifest/testdata/{case}/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
 #[test]
 fn garbage_is_invalid_input_with_media_type_and_cause() {
     let e = Manifest::parse(b"garbage", OCI_MANIFEST).unwrap_err();
@@ -65,15 +57,21 @@ fn size_limit() {
 
 #[test]
 fn oci_manifest_accessors() {
-    let raw = fixture("oci-rich", "manifest.json");
+    let raw = crate::manifest::testdata("oci-rich", "manifest.json");
     assert_eq!(guess_media_type(&raw), OCI_MANIFEST);
     let m = Manifest::parse(&raw, OCI_MANIFEST).unwrap();
     assert_eq!(m.media_type(), OCI_MANIFEST);
     assert!(!m.is_index());
     let c = m.config().unwrap();
     assert_eq!(c.media_type, OCI_CONFIG);
-    assert_eq!(c.digest, sha256_digest(&fixture("oci-rich", "config.json")));
-    assert_eq!(c.size as usize, fixture("oci-rich", "config.json").len());
+    assert_eq!(
+        c.digest,
+        sha256_digest(&crate::manifest::testdata("oci-rich", "config.json"))
+    );
+    assert_eq!(
+        c.size as usize,
+        crate::manifest::testdata("oci-rich", "config.json").len()
+    );
     let layers = m.layers();
     assert_eq!(layers.len(), 3);
     assert_eq!(layers[0].digest, sha256_digest(b"layer-one"));
@@ -87,7 +85,7 @@ fn oci_manifest_accessors() {
 
 #[test]
 fn docker_manifest_accessors() {
-    let raw = fixture("docker2-full", "manifest.json");
+    let raw = crate::manifest::testdata("docker2-full", "manifest.json");
     assert_eq!(guess_media_type(&raw), DOCKER_V2S2);
     let m = Manifest::parse(&raw, DOCKER_V2S2).unwrap();
     assert_eq!(m.media_type(), DOCKER_V2S2);
@@ -100,7 +98,7 @@ fn docker_manifest_accessors() {
 
 #[test]
 fn list_and_index_instances() {
-    let raw = fixture("list-dl", "manifest.json");
+    let raw = crate::manifest::testdata("list-dl", "manifest.json");
     assert_eq!(guess_media_type(&raw), DOCKER_LIST);
     let m = Manifest::parse(&raw, DOCKER_LIST).unwrap();
     assert!(m.is_index());
@@ -117,7 +115,7 @@ fn list_and_index_instances() {
         .iter()
         .all(|i| i.media_type == DOCKER_V2S2 && i.size > 0));
 
-    let raw = fixture("list-oi", "manifest.json");
+    let raw = crate::manifest::testdata("list-oi", "manifest.json");
     assert_eq!(guess_media_type(&raw), OCI_INDEX);
     let m = Manifest::parse(&raw, OCI_INDEX).unwrap();
     let inst = m.instances();
@@ -127,7 +125,7 @@ fn list_and_index_instances() {
 
 #[test]
 fn schema1_signed_fixture() {
-    let raw = fixture("schema1-signed", "manifest.json");
+    let raw = crate::manifest::testdata("schema1-signed", "manifest.json");
     assert_eq!(guess_media_type(&raw), DOCKER_V2S1_SIGNED);
     // The registry's digest for this manifest (from `skopeo inspect`).
     assert_eq!(
@@ -150,7 +148,7 @@ fn schema1_signed_fixture() {
 
 #[test]
 fn schema1_unsigned_dir_fixture() {
-    let raw = fixture("s1new", "manifest.json");
+    let raw = crate::manifest::testdata("s1new", "manifest.json");
     // `"signatures": null` counts as unsigned.
     assert_eq!(guess_media_type(&raw), DOCKER_V2S1);
     assert_eq!(manifest_digest(&raw).unwrap(), sha256_digest(&raw));
@@ -172,16 +170,24 @@ fn schema1_rejects_schema2_members() {
 
 #[test]
 fn image_config_needs_a_blob_except_for_schema1() {
-    let raw = fixture("oci-min", "manifest.json");
+    let raw = crate::manifest::testdata("oci-min", "manifest.json");
     let m = Manifest::parse(&raw, OCI_MANIFEST).unwrap();
     assert!(m.image_config(None).is_err());
-    let list = Manifest::parse(&fixture("list-oi", "manifest.json"), OCI_INDEX).unwrap();
+    let list = Manifest::parse(
+        &crate::manifest::testdata("list-oi", "manifest.json"),
+        OCI_INDEX,
+    )
+    .unwrap();
     assert!(list
         .image_config(Some(b"{}"))
         .unwrap_err()
         .to_string()
         .contains("choose an instance"));
-    let s1 = Manifest::parse(&fixture("s1dir", "manifest.json"), DOCKER_V2S1).unwrap();
+    let s1 = Manifest::parse(
+        &crate::manifest::testdata("s1dir", "manifest.json"),
+        DOCKER_V2S1,
+    )
+    .unwrap();
     let c = s1.image_config(None).unwrap();
     assert_eq!(
         (
@@ -195,7 +201,11 @@ fn image_config_needs_a_blob_except_for_schema1() {
 
 #[test]
 fn oci_spec_conversion_of_fixture_layers() {
-    let m = Manifest::parse(&fixture("oci-rich", "manifest.json"), OCI_MANIFEST).unwrap();
+    let m = Manifest::parse(
+        &crate::manifest::testdata("oci-rich", "manifest.json"),
+        OCI_MANIFEST,
+    )
+    .unwrap();
     let Manifest::Oci(doc) = &m else { panic!() };
     for d in &doc.layers {
         let o = d.to_oci().unwrap();

@@ -520,19 +520,11 @@ mod tests {
         assert!(s.oci_config_with_diff_ids(Some(&[])).is_err());
     }
 
-    fn convert_case(file: &str) -> Vec<u8> {
-        let p = format!(
-            "{}/src/manifest/testdata/convert/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-    }
-
     #[test]
     fn schema2_config_is_byte_identical_to_skopeos() {
-        let bytes = convert_case("schema1-manifest.json");
+        let bytes = crate::manifest::testdata("convert", "schema1-manifest.json");
         let s = Schema1::parse(&bytes, true).unwrap();
-        let want = convert_case("schema1-to-v2s2-config.json");
+        let want = crate::manifest::testdata("convert", "schema1-to-v2s2-config.json");
         let wanted: serde_json::Value = serde_json::from_slice(&want).unwrap();
         let ids: Vec<String> = wanted["rootfs"]["diff_ids"]
             .as_array()

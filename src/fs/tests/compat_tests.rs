@@ -6,14 +6,6 @@
 use super::*;
 use crate::manifest::media_types::{DOCKER_V2S1_SIGNED, DOCKER_V2S2, OCI_MANIFEST};
 
-fn testdata(case: &str, file: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/src/manifest/testdata/{case}/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 #[tokio::test]
 async fn inspect_json_matches_skopeo_for_oci_docker_and_schema1() {
     let t = setup();
@@ -23,10 +15,11 @@ async fn inspect_json_matches_skopeo_for_oci_docker_and_schema1() {
         ("docker2-umoci", "d2", DOCKER_V2S2),
         ("schema1-signed", "s1", DOCKER_V2S1_SIGNED),
     ] {
-        let manifest = testdata(case, "manifest.json");
+        let manifest = crate::manifest::testdata(case, "manifest.json");
         let digest = t.mock.add_manifest(reg, repo, &manifest, media_type);
         if media_type != DOCKER_V2S1_SIGNED {
-            t.mock.add_blob(reg, repo, &testdata(case, "config.json"));
+            t.mock
+                .add_blob(reg, repo, &crate::manifest::testdata(case, "config.json"));
         }
         t.mock.set_tag(reg, repo, case, &digest);
         // The tag list of `x` is reread once the tag TTL has passed.
@@ -34,7 +27,7 @@ async fn inspect_json_matches_skopeo_for_oci_docker_and_schema1() {
         let dir = format!("{reg}/{repo}/{case}");
         let mut ours = t.json(&format!("{dir}/inspect.json")).await;
         let mut theirs: serde_json::Value =
-            serde_json::from_slice(&testdata(case, "inspect.json")).unwrap();
+            serde_json::from_slice(&crate::manifest::testdata(case, "inspect.json")).unwrap();
         assert!(ours.as_object_mut().unwrap().remove("LayersData").is_some());
         theirs["RepoTags"] = serde_json::json!([]);
         assert_eq!(ours, theirs, "{case}");
