@@ -9,6 +9,7 @@
 mod bad_input;
 mod conversions;
 mod formats;
+mod local_flags;
 mod matrix;
 mod output;
 mod roundtrip;
