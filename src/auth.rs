@@ -114,6 +114,30 @@ pub fn lookup(env: &AuthEnv, authfile: Option<&Path>, key: &str) -> Result<Auth>
     lookup_in(env, env.image_authfile(authfile).as_deref(), key)
 }
 
+/// The registries that credentials are stored for in the files [`lookup`] reads
+/// (`auths` keys and `credHelpers` entries, as `host[:port]`), sorted and each once.
+/// Files that cannot be read are skipped: this is for listings, not for credentials.
+pub fn registries_with_credentials(env: &AuthEnv, authfile: Option<&Path>) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for path in env.search_paths(env.image_authfile(authfile).as_deref()) {
+        let Ok(parsed) = file::parse(&path) else {
+            continue;
+        };
+        let keys = parsed.auths.iter().map(|(k, _)| k.as_str());
+        for key in keys.chain(parsed.cred_helpers.iter().map(|(k, _)| k.as_str())) {
+            let key = key::strip_url(key);
+            let host = match key::registry_of(&key) {
+                "index.docker.io" | "registry-1.docker.io" => "docker.io",
+                h => h,
+            };
+            if !host.is_empty() {
+                out.insert(host.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// [`lookup`] with the auth file `login` and `logout` use: `--authfile`, else
 /// `$REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json`.
 pub fn lookup_for_login(env: &AuthEnv, authfile: Option<&Path>, key: &str) -> Result<Auth> {

@@ -77,7 +77,7 @@ pub(crate) fn registry_of(key: &str) -> &str {
 }
 
 /// `https://user@host:port/path?q` → `host:port`; anything else unchanged.
-fn strip_url(arg: &str) -> String {
+pub(crate) fn strip_url(arg: &str) -> String {
     let Some(rest) = arg
         .strip_prefix("https://")
         .or_else(|| arg.strip_prefix("http://"))

@@ -119,6 +119,34 @@ fn parse_creds_as_skopeo() {
 }
 
 #[test]
+fn registries_with_credentials_come_from_every_file_searched() {
+    let h = Home::new();
+    h.auths("run/containers/auth.json", &[("run.example/ns/app", "u:p")]);
+    h.auths(
+        "home/.docker/config.json",
+        &[
+            ("https://index.docker.io/v1/", "u:p"),
+            ("r.example:5000", "u:p"),
+        ],
+    );
+    h.write(
+        "home/.config/containers/auth.json",
+        r#"{"auths": {}, "credHelpers": {"h.example": "none"}}"#,
+    );
+    h.write("broken.json", "{not json");
+    assert_eq!(
+        registries_with_credentials(&h.env, None),
+        ["docker.io", "h.example", "r.example:5000", "run.example"]
+    );
+    // --authfile takes the runtime file's place; unreadable, it is skipped and the
+    // other files still count.
+    assert_eq!(
+        registries_with_credentials(&h.env, Some(&h.p("broken.json"))),
+        ["docker.io", "h.example", "r.example:5000"]
+    );
+}
+
+#[test]
 fn search_order_first_file_with_credentials_wins() {
     let h = Home::new();
     h.auths("run/containers/auth.json", &[("r.example", "ur:pr")]);

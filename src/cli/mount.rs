@@ -44,7 +44,8 @@ pub struct MountArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
     passthrough: bool,
-    /// A registry to list at the top of the mount (others appear once used); repeatable
+    /// A registry to list at the top of the mount; repeatable (registries with stored
+    /// credentials are listed too, others once they have answered)
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     registries: Vec<String>,
     /// Where the mount is shown
@@ -151,7 +152,15 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         allow_other: a.allow_other,
         passthrough: a.passthrough,
         policy: global.policy()?,
-        registries: a.registries,
+        registries: {
+            // Listed at the root from the start: those given, and those the auth files
+            // hold credentials for.
+            let env = crate::auth::AuthEnv::from_process();
+            let mut all =
+                crate::auth::registries_with_credentials(&env, a.image.authfile.as_deref());
+            all.extend(a.registries);
+            all
+        },
     })
 }
 

@@ -92,6 +92,8 @@ fn refused_credentials_are_eacces() {
     .unwrap();
     let authfile = authfile.display().to_string();
     let m = Mount::start(&["--cert-dir", &certs, "--authfile", &authfile, "--debug"]);
+    // A registry with stored credentials is listed at the root from the start.
+    assert_eq!(ls(m.mnt()), [host.as_str()]);
     assert_eq!(
         sha256sum(&m.path(&format!("{host}/small/latest/manifest.json"))),
         fx.small.digest
