@@ -209,7 +209,7 @@ impl Client {
                 })?
             }
             Err(e) => {
-                let hint = plain_http_hint(&e);
+                let hint = connection_hint(&e);
                 return Err(e.context(format!(
                     "pinging container registry {}{hint}",
                     self.inner.registry
@@ -437,7 +437,7 @@ impl Client {
                         "{method} {url}: {}",
                         response::describe_reqwest(&e)
                     ));
-                    let hint = plain_http_hint(&err);
+                    let hint = connection_hint(&err);
                     return Err(if hint.is_empty() {
                         err
                     } else {
@@ -740,9 +740,27 @@ impl Client {
 }
 
 /// A hint when a TLS handshake met a plain-HTTP server.
-fn plain_http_hint(e: &Error) -> &'static str {
-    if e.to_string().contains("wrong version number") {
+/// A hint for a request that failed below HTTP: a registry speaking plain HTTP to a
+/// TLS client, or one that closed the TLS connection before answering — what a
+/// registry that requires client certificates does when it gets none it accepts (with
+/// TLS 1.3 the client learns of it only then, not during the handshake).
+fn connection_hint(e: &Error) -> &'static str {
+    let text = e.to_string();
+    if text.contains("wrong version number") {
         " (the registry may speak plain HTTP: use --tls-verify=false)"
+    } else if text.contains(" https://")
+        && [
+            "connection closed",
+            "connection was not ready",
+            "connection reset",
+            "broken pipe",
+            "unexpected eof",
+            "certificate required",
+        ]
+        .iter()
+        .any(|m| text.to_lowercase().contains(m))
+    {
+        " (the registry closed the TLS connection before answering; if it requires a client certificate, put NAME.cert and NAME.key in --cert-dir or certs.d)"
     } else {
         ""
     }
@@ -807,5 +825,34 @@ fn head_info(resp: &reqwest::Response) -> HeadInfo {
         size: header_string(h, "content-length").and_then(|s| s.parse().ok()),
         content_type: header_string(h, CONTENT_TYPE.as_str()),
         digest: header_string(h, "docker-content-digest"),
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn connection_hints() {
+        let net = |s: &str| Error::Network(s.to_string());
+        assert!(connection_hint(&net(
+            "GET https://r:5000/v2/: connection failed: wrong version number"
+        ))
+        .contains("--tls-verify=false"));
+        let closed = connection_hint(&net(
+            "GET https://r:5000/v2/a/manifests/1: request failed: client error (Canceled): operation was canceled: connection was not ready",
+        ));
+        assert!(closed.contains("client certificate"), "{closed}");
+        // Plain HTTP, or another failure: no hint.
+        assert_eq!(
+            connection_hint(&net(
+                "GET http://r:5000/v2/: request failed: connection closed before message completed"
+            )),
+            ""
+        );
+        assert_eq!(
+            connection_hint(&net("GET https://r:5000/v2/: timed out")),
+            ""
+        );
     }
 }
