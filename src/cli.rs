@@ -122,6 +122,12 @@ fn run(cli: Cli) -> Result<()> {
         output::write_stdout(format!("scry version {}\n", env!("CARGO_PKG_VERSION")).as_bytes())?;
         return Ok(());
     }
+    if global.tls_verify.is_some() {
+        // Still honoured (scripts use it), but said as skopeo says it.
+        tracing::warn!(
+            "--tls-verify before the command is deprecated: give it to the command instead (scry COMMAND --tls-verify=…)"
+        );
+    }
     let Some(command) = cli.command else {
         // As skopeo: no command is a usage error (exit 1), not a request for help.
         return Err(Error::invalid(

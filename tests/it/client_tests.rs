@@ -254,3 +254,18 @@ fn anonymous_token_auth() {
         }
     }
 }
+
+/// The global `--tls-verify` (before the command) still works, as scripts written for
+/// skopeo use it, with skopeo's deprecation warning.
+#[test]
+fn global_tls_verify_works_and_is_deprecated() {
+    let (reg, fx) = crate::harness::shared_registry();
+    let image = reg.docker_ref("small:latest");
+    let out = run(scry().args(["--tls-verify=false", "inspect", "--raw", &image]));
+    out.assert_success();
+    assert_eq!(out.stdout_bytes, fx.small.image.manifest);
+    assert!(out.stderr.contains("deprecated"), "{out}");
+    // Without it the plain-HTTP registry is refused: the flag really is applied.
+    let out = run(scry().args(["inspect", "--raw", &image]));
+    assert!(!out.success(), "{out}");
+}
