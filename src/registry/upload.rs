@@ -1,8 +1,8 @@
-//! Pushing: blob existence checks, uploads (monolithic, or one streamed PATCH when the
-//! digest is known only at the end), cross-repository mounts, and manifest PUTs.
+//! Pushing: blob existence checks, uploads (monolithic, or chunked when the digest is
+//! known only at the end), cross-repository mounts, and manifest PUTs.
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::{challenge, response, Access, Client, Req, ReqBody};
@@ -107,21 +107,68 @@ impl Client {
         Ok(())
     }
 
-    /// Streams the blob in one PATCH, then closes the upload with the digest `digest()`
-    /// gives once the stream has ended. Returns that digest.
-    pub async fn upload_streamed(
+    /// Sends the blob read from `reader` as a chunked upload — PATCH requests of at most
+    /// `chunk` bytes, each naming its range in `Content-Range` and resent as is when a
+    /// retry is due — then closes the upload with the digest `digest()` gives once
+    /// `reader` has ended. For blobs whose digest is known only at the end (recompressed
+    /// layers). Returns that digest.
+    pub async fn upload_chunked(
         &self,
         repo: &str,
         location: &str,
-        body: reqwest::Body,
+        mut reader: impl tokio::io::AsyncRead + Unpin + Send,
+        chunk: usize,
         digest: impl FnOnce() -> Result<String>,
     ) -> Result<String> {
-        let resp = self
-            .send_blob_body(Method::PATCH, repo, location, None, body)
-            .await?;
+        use tokio::io::AsyncReadExt;
         let what = format!("uploading a blob to {}/{repo}", self.registry());
-        let resp = response::check(resp, &what).await?;
-        let next = location_of(&resp, &what)?;
+        let mut next = location.to_string();
+        let mut offset: u64 = 0;
+        loop {
+            let mut buf = Vec::with_capacity(chunk);
+            while buf.len() < chunk {
+                let n = (&mut reader)
+                    .take((chunk - buf.len()) as u64)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| Error::from(e).context(what.clone()))?;
+                if n == 0 {
+                    break;
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            let len = buf.len() as u64;
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                challenge::header_value("application/octet-stream")?,
+            );
+            headers.insert(CONTENT_LENGTH, challenge::header_value(&len.to_string())?);
+            headers.insert(
+                CONTENT_RANGE,
+                challenge::header_value(&format!("{offset}-{}", offset + len - 1))?,
+            );
+            let resp = self
+                .send_req(Req {
+                    method: Method::PATCH,
+                    path: &next,
+                    repo: Some(repo),
+                    access: Access::PushPull,
+                    headers,
+                    body: ReqBody::Bytes(Bytes::from(buf)),
+                    long: true,
+                    extra_scope: None,
+                })
+                .await?;
+            let resp = response::check(resp, &what).await?;
+            next = location_of(&resp, &what)?;
+            offset += len;
+            if len < chunk as u64 {
+                break;
+            }
+        }
         let digest = digest()?;
         let url = with_query(&next, "digest", &digest);
         let mut headers = HeaderMap::new();

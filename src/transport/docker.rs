@@ -340,6 +340,9 @@ pub struct DockerDestination {
     reference: DockerReference,
 }
 
+/// Size of each PATCH of a chunked upload (blobs whose digest is known only at the end).
+const UPLOAD_CHUNK: usize = 16 << 20;
+
 impl DockerDestination {
     pub fn new(reference: DockerReference, opts: &DockerOptions) -> Result<DockerDestination> {
         let reference = reference.with_default_tag();
@@ -456,14 +459,10 @@ impl ImageDestination for DockerDestination {
         } else {
             let counted = crate::digest::VerifyingReader::digesting(stream);
             let tally = counted.tally();
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                counted,
-                256 * 1024,
-            ));
             let t2 = tally.clone();
             let digest = self
                 .client
-                .upload_streamed(self.repo(), &loc, body, move || {
+                .upload_chunked(self.repo(), &loc, counted, UPLOAD_CHUNK, move || {
                     t2.get()
                         .map(|(d, _)| d)
                         .ok_or_else(|| Error::other("the blob stream ended early"))
