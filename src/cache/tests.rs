@@ -191,21 +191,29 @@ async fn sequential_reads_grow_read_ahead_and_random_reads_do_not() {
         assert_eq!(&got[..], slice(&data, off, step));
         off += step;
     }
-    // The window reached its 8 MiB maximum. Where it first lacks a chunk, a whole
-    // window is fetched at once: 1..9 MiB, then 9..17 MiB once the window's end (the
-    // reader at 4 MiB, plus 8) passed 9 MiB.
+    // The window grew to its 8 MiB maximum: once it did, where it first lacks a chunk a
+    // whole window is fetched at once. When exactly it grew depends on how fast the
+    // first fetches end, so the ranges are checked for what must hold whatever the
+    // timing: they tile the blob from 0 without a byte asked twice, none is larger than
+    // the window, a full window was asked, and the read-ahead reaches at least a window
+    // past the reader (at 4 MiB) and at most two.
     let max_end = || mock.requests().iter().map(|r| r.end).max().unwrap_or(0);
-    eventually("read-ahead up to 17 MiB", || max_end() >= 17 * MIB).await;
-    let reqs = mock.requests();
-    assert_eq!(max_end(), 17 * MIB, "{reqs:?}");
-    assert!(
-        reqs.iter().skip(1).all(|r| r.end - r.start == 8 * MIB),
-        "{reqs:?}"
-    );
-    // No byte was asked for twice.
-    let asked: u64 = reqs.iter().map(|r| r.end - r.start).sum();
-    assert_eq!(asked, 17 * MIB, "{reqs:?}");
-    eventually("read-ahead stored", || cache.stats().bytes >= 17 * MIB).await;
+    eventually("read-ahead a window past the reader", || {
+        max_end() >= 12 * MIB
+    })
+    .await;
+    let mut reqs = mock.requests();
+    reqs.sort_by_key(|r| r.start);
+    let end = max_end();
+    assert!((12 * MIB..=20 * MIB).contains(&end), "{reqs:?}");
+    let mut at = 0;
+    for r in &reqs {
+        assert_eq!(r.start, at, "a gap or a byte asked twice: {reqs:?}");
+        assert!(r.end - r.start <= 8 * MIB, "{reqs:?}");
+        at = r.end;
+    }
+    assert!(reqs.iter().any(|r| r.end - r.start == 8 * MIB), "{reqs:?}");
+    eventually("read-ahead stored", || cache.stats().bytes >= end).await;
     let hits = cache.stats().hits;
     while off < 8 * MIB {
         let got = cache.read(&key, off, step as u32, &f).await.unwrap();
