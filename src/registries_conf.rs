@@ -274,6 +274,22 @@ impl RegistriesConf {
         out
     }
 
+    /// The registry hosts the tables name (their prefixes and where they point), each
+    /// once, sorted; wildcard prefixes (`*.domain`) and blocked tables left out. What
+    /// the mount lists at its root as configured registries.
+    pub fn registry_hosts(&self) -> Vec<String> {
+        let host = |s: &str| s.split('/').next().unwrap_or_default().to_string();
+        let mut out = std::collections::BTreeSet::new();
+        for e in self.entries.iter().filter(|e| !e.blocked) {
+            if !e.prefix.starts_with("*.") {
+                out.insert(host(&e.prefix));
+                out.insert(host(&e.location));
+            }
+        }
+        out.remove("");
+        out.into_iter().collect()
+    }
+
     /// The table for image name `name` (`host[:port]/repository…`): the longest
     /// matching prefix.
     pub fn find(&self, name: &str) -> Option<&RegistryEntry> {
@@ -293,6 +309,31 @@ mod tests {
         let mut c = RegistriesConf::default();
         c.add_file(Path::new("test.conf"), text).unwrap();
         c
+    }
+
+    #[test]
+    fn registry_hosts_for_the_mount_root() {
+        let c = conf(
+            r#"
+[[registry]]
+prefix = "example.com/team"
+location = "mirror.example:5000/team"
+
+[[registry]]
+location = "plain.example"
+
+[[registry]]
+prefix = "*.wild.example"
+
+[[registry]]
+location = "blocked.example"
+blocked = true
+"#,
+        );
+        assert_eq!(
+            c.registry_hosts(),
+            ["example.com", "mirror.example:5000", "plain.example"]
+        );
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub struct MountArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
     passthrough: bool,
-    /// A registry to list at the top of the mount; repeatable (registries with stored
-    /// credentials are listed too, others once they have answered)
+    /// A registry to list at the top of the mount; repeatable (those registries.conf names
+    /// or with stored credentials are listed too, others once they have answered)
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     registries: Vec<String>,
     /// Where the mount is shown
@@ -153,11 +153,12 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         passthrough: a.passthrough,
         policy: global.policy()?,
         registries: {
-            // Listed at the root from the start: those given, and those the auth files
-            // hold credentials for.
+            // Listed at the root from the start: those given, those registries.conf
+            // names, and those the auth files hold credentials for.
             let env = crate::auth::AuthEnv::from_process();
             let mut all =
                 crate::auth::registries_with_credentials(&env, a.image.authfile.as_deref());
+            all.extend(global.registries()?.registry_hosts());
             all.extend(a.registries);
             all
         },

@@ -95,7 +95,8 @@ impl CopyProgress {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Registries to list at the mount root: those configured (named on the command
-    /// line, or with stored credentials) and those that have answered a request.
+    /// line or in registries.conf, or with stored credentials) and those that have
+    /// answered a request.
     fn known_registries(&self) -> Vec<String>;
 
     /// Every repository of `registry` (`/v2/_catalog`, all pages), or `None` when the

@@ -29,8 +29,8 @@ pub struct RegistryBackend {
     clients: Mutex<HashMap<String, Client>>,
     /// Registries looked up so far, listed at the mount root.
     used: Mutex<BTreeSet<String>>,
-    /// Registries named on the command line (`--registry`) or with stored credentials,
-    /// listed from the start.
+    /// Registries named on the command line (`--registry`), in registries.conf, or with
+    /// stored credentials, listed from the start.
     configured: Vec<String>,
     /// The trust policy copy-to sources must satisfy.
     policy: Option<crate::policy::Policy>,

@@ -508,3 +508,23 @@ fn overrides_choose_the_platform_and_times_are_the_image_created_time() {
     }
     m.unmount();
 }
+
+/// Registries that registries.conf names are listed at the root from the start (no
+/// request is made for the listing), with those given by `--registry`.
+#[test]
+fn registries_conf_registries_are_listed_at_the_root() {
+    let dir = crate::mount_tests::scratch("regconf-");
+    let conf = dir.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nprefix = \"conf.example/team\"\nlocation = \"mirror.example:5000/team\"\n\n[[registry]]\nlocation = \"gone.example\"\nblocked = true\n",
+    )
+    .unwrap();
+    let conf = conf.display().to_string();
+    let m = Mount::start(&["--registries-conf", &conf, "--registry", "given.example"]);
+    assert_eq!(
+        ls(m.mnt()),
+        ["conf.example", "given.example", "mirror.example:5000"]
+    );
+    m.unmount();
+}
