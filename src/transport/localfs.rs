@@ -271,52 +271,44 @@ pub(crate) fn create_new_now(path: &Path) -> io::Result<tokio::fs::File> {
     Ok(tokio::fs::File::from_std(f))
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same directory; cancel-safe
-/// like [`stage_blob`].
-pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to a new temporary file beside `dest`, synced; cancel-safe like
+/// [`stage_blob`] (a dropped call leaves no file behind).
+async fn stage_bytes(dest: &Path, bytes: &[u8]) -> Result<StagedBlob> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
     let mut guard = TempGuard(Some(temp.clone()));
     let res = async {
         let mut f = create_new_now(&temp)?;
         f.write_all(bytes).await?;
-        f.sync_all().await?;
-        drop(f);
-        std::fs::rename(&temp, dest)
+        f.sync_all().await
     }
     .await;
     if let Err(e) = res {
         return Err(Error::from(e).context(format!("writing {}", dest.display())));
     }
     guard.0 = None;
-    Ok(())
+    Ok(StagedBlob {
+        temp,
+        digest: String::new(),
+        size: bytes.len() as u64,
+    })
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory, replacing
+/// what is there; cancel-safe like [`stage_blob`].
+pub(crate) async fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let staged = stage_bytes(dest, bytes).await?;
+    std::fs::rename(&staged.temp, dest).map_err(|e| {
+        let _ = std::fs::remove_file(&staged.temp);
+        Error::from(e).context(format!("writing {}", dest.display()))
+    })
 }
 
 /// Writes `bytes` to `dest` like [`write_file_atomic`], unless a file of that size is
 /// already there (content-addressed names: same name, same bytes). Returns whether
 /// this call created `dest`.
 pub(crate) async fn write_new_file(dest: &Path, bytes: &[u8]) -> Result<bool> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(format!(".scry-tmp-{}", unique_suffix()));
-    let mut guard = TempGuard(Some(temp.clone()));
-    let res = async {
-        let mut f = create_new_now(&temp)?;
-        f.write_all(bytes).await?;
-        f.sync_all().await?;
-        Ok::<(), io::Error>(())
-    }
-    .await;
-    if let Err(e) = res {
-        return Err(Error::from(e).context(format!("writing {}", dest.display())));
-    }
-    guard.0 = None;
-    StagedBlob {
-        temp,
-        digest: String::new(),
-        size: bytes.len() as u64,
-    }
-    .persist_new(dest)
-    .await
+    stage_bytes(dest, bytes).await?.persist_new(dest).await
 }
 
 /// Reads a whole file of at most `limit` bytes (manifests, index.json).

@@ -167,14 +167,24 @@ fn truncated_manifest_body_is_an_error() {
 
 #[test]
 fn oversized_manifest_is_refused() {
-    let big = vec![b' '; 5 * 1024 * 1024];
-    let srv = FakeServer::start(move |r, _| {
-        ping_ok(&r.path)
-            .unwrap_or_else(|| Action::with(200, &[("Content-Type", OCI_MANIFEST)], big.clone()))
-    });
-    let (code, _, err) = scry_inspect(&srv.host(), &["--raw"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("limit"), "{err}");
+    // A 5 MiB manifest, announced by Content-Length and sent without it.
+    for announced in [true, false] {
+        let big = vec![b' '; 5 * 1024 * 1024];
+        let srv = FakeServer::start(move |r, _| {
+            ping_ok(&r.path).unwrap_or_else(|| match announced {
+                true => Action::with(200, &[("Content-Type", OCI_MANIFEST)], big.clone()),
+                false => Action::Unsized {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
+                    body: big.clone(),
+                },
+            })
+        });
+        let (code, out, err) = scry_inspect(&srv.host(), &["--raw"]);
+        assert_eq!(code, 1, "announced {announced}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains("limit"), "announced {announced}: {err}");
+    }
 }
 
 #[test]

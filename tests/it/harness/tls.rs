@@ -149,25 +149,7 @@ pub fn self_signed_ca_server() -> ServerTls {
 
 /// A CA for client certificates (the registry's `http.tls.clientcas`).
 pub fn client_ca() -> KeyPair {
-    let key = new_key();
-    let subject = name("scry test client CA");
-    let mut b = base_builder(&subject, &subject, &key);
-    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-        .unwrap();
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .digital_signature()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    b.sign(&key, MessageDigest::sha256()).unwrap();
-    KeyPair {
-        key,
-        cert: b.build(),
-    }
+    self_signed_ca("scry test client CA")
 }
 
 /// A client certificate (clientAuth) for `key`, signed by `ca`.
@@ -198,16 +180,22 @@ pub fn ec_key() -> PKey<Private> {
 /// A self-signed certificate for signing tokens; the registry trusts it through its
 /// `rootcertbundle`, and tokens carry it in their `x5c` header.
 pub fn token_signer() -> KeyPair {
+    self_signed_ca("scry test token issuer")
+}
+
+/// A self-signed CA certificate (signing certificates and digital signatures) with a
+/// new key.
+fn self_signed_ca(cn: &str) -> KeyPair {
     let key = new_key();
-    let subject = name("scry test token issuer");
+    let subject = name(cn);
     let mut b = base_builder(&subject, &subject, &key);
     b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
         .unwrap();
     b.append_extension(
         KeyUsage::new()
             .critical()
-            .digital_signature()
             .key_cert_sign()
+            .digital_signature()
             .build()
             .unwrap(),
     )
