@@ -250,23 +250,14 @@ async fn copy_inner(
             .signatures_to_copy(instance.as_deref(), false)
             .await?;
         if engine
-            .already_there(existing.as_deref(), instance.as_deref(), &bytes, &mt)
+            .already_there(existing.as_deref(), &bytes, &mt, sigs.len())
             .await?
         {
             return Ok(manifest::sha256_digest(&bytes));
         }
-        let out = engine
-            .copy_one(instance.as_deref(), &bytes, &mt, sigs.len())
-            .await?;
+        let out = engine.copy_one(&bytes, &mt, sigs.len()).await?;
         engine
-            .write_manifest(
-                &out.bytes,
-                &out.media_type,
-                out.changed,
-                &sigs,
-                true,
-                &out.digest,
-            )
+            .write_manifest(&out.bytes, &out.media_type, out.changed, &sigs, None)
             .await?;
         return Ok(out.digest);
     }
@@ -335,9 +326,7 @@ async fn copy_inner(
         getting("source");
         let sigs = engine.signatures_to_copy(Some(&inst.digest), false).await?;
         let (bytes, mt) = src.manifest(Some(&inst.digest)).await?;
-        let out = engine
-            .copy_one(Some(&inst.digest), &bytes, &mt, sigs.len())
-            .await?;
+        let out = engine.copy_one(&bytes, &mt, sigs.len()).await?;
         if seen.insert(out.digest.clone()) {
             engine
                 .write_manifest(
@@ -345,8 +334,7 @@ async fn copy_inner(
                     &out.media_type,
                     out.changed,
                     &sigs,
-                    false,
-                    &out.digest,
+                    Some(&out.digest),
                 )
                 .await?;
         }
@@ -384,7 +372,7 @@ async fn copy_inner(
     };
     let digest = manifest::sha256_digest(&bytes);
     engine
-        .write_manifest(&bytes, &media_type, changed, &list_sigs, true, &digest)
+        .write_manifest(&bytes, &media_type, changed, &list_sigs, None)
         .await?;
     Ok(digest)
 }

@@ -209,7 +209,7 @@ impl Client {
                 })?
             }
             Err(e) => {
-                let hint = connection_hint(&e);
+                let hint = connection_hint(true, &e);
                 return Err(e.context(format!(
                     "pinging container registry {}{hint}",
                     self.inner.registry
@@ -437,7 +437,7 @@ impl Client {
                         "{method} {url}: {}",
                         response::describe_reqwest(&e)
                     ));
-                    let hint = connection_hint(&err);
+                    let hint = connection_hint(url.starts_with("https://"), &err);
                     return Err(if hint.is_empty() {
                         err
                     } else {
@@ -739,16 +739,16 @@ impl Client {
     }
 }
 
-/// A hint when a TLS handshake met a plain-HTTP server.
-/// A hint for a request that failed below HTTP: a registry speaking plain HTTP to a
-/// TLS client, or one that closed the TLS connection before answering — what a
-/// registry that requires client certificates does when it gets none it accepts (with
-/// TLS 1.3 the client learns of it only then, not during the handshake).
-fn connection_hint(e: &Error) -> &'static str {
-    let text = e.to_string();
+/// A hint for a request that failed below HTTP (`https`: over TLS): a registry
+/// speaking plain HTTP to a TLS client, or one that closed the TLS connection before
+/// answering — what a registry that requires client certificates does when it gets
+/// none it accepts (with TLS 1.3 the client learns of it only then, not during the
+/// handshake).
+fn connection_hint(https: bool, e: &Error) -> &'static str {
+    let text = e.to_string().to_lowercase();
     if text.contains("wrong version number") {
         " (the registry may speak plain HTTP: use --tls-verify=false)"
-    } else if text.contains(" https://")
+    } else if https
         && [
             "connection closed",
             "connection was not ready",
@@ -758,7 +758,7 @@ fn connection_hint(e: &Error) -> &'static str {
             "certificate required",
         ]
         .iter()
-        .any(|m| text.to_lowercase().contains(m))
+        .any(|m| text.contains(m))
     {
         " (the registry closed the TLS connection before answering; if it requires a client certificate, put NAME.cert and NAME.key in --cert-dir or certs.d)"
     } else {
@@ -835,23 +835,25 @@ mod hint_tests {
     #[test]
     fn connection_hints() {
         let net = |s: &str| Error::Network(s.to_string());
-        assert!(connection_hint(&net(
-            "GET https://r:5000/v2/: connection failed: wrong version number"
-        ))
+        assert!(connection_hint(
+            true,
+            &net("GET https://r:5000/v2/: connection failed: wrong version number")
+        )
         .contains("--tls-verify=false"));
-        let closed = connection_hint(&net(
+        let closed = connection_hint(true, &net(
             "GET https://r:5000/v2/a/manifests/1: request failed: client error (Canceled): operation was canceled: connection was not ready",
         ));
         assert!(closed.contains("client certificate"), "{closed}");
         // Plain HTTP, or another failure: no hint.
         assert_eq!(
-            connection_hint(&net(
-                "GET http://r:5000/v2/: request failed: connection closed before message completed"
-            )),
+            connection_hint(
+                false,
+                &net("GET http://r:5000/v2/: request failed: connection closed before message completed")
+            ),
             ""
         );
         assert_eq!(
-            connection_hint(&net("GET https://r:5000/v2/: timed out")),
+            connection_hint(true, &net("GET https://r:5000/v2/: timed out")),
             ""
         );
     }

@@ -15,7 +15,7 @@ use crate::manifest::media_types::Compression;
 use crate::transport::BlobStream;
 
 /// Buffer size between stages.
-const BUF: usize = 256 * 1024;
+pub(super) const BUF: usize = 256 * 1024;
 
 /// The compression a layer's first bytes show.
 pub fn sniff(head: &[u8]) -> Compression {

@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use futures_util::{StreamExt, TryStreamExt};
-
 use super::convert::{self, ManifestFormat};
 use super::diff_id::DiffIdSlot;
 use super::single::{Engine, Written};
@@ -75,11 +73,7 @@ impl Engine<'_> {
                 "internal: copy_schema1 called without schema 1",
             ));
         };
-        let supported = self.dest.supported_manifest_types();
-        let format = match self.opts.wanted_format()? {
-            None if self.opts.preserve_digests => ManifestFormat::DockerV2S1,
-            asked => convert::choose_format(media_type, asked, &supported)?,
-        };
+        let format = self.output_format(media_type)?;
         if format == ManifestFormat::DockerV2S1 {
             let mut seen = std::collections::HashSet::new();
             for l in m.layers() {
@@ -105,7 +99,7 @@ impl Engine<'_> {
                 unique.push(l.clone());
             }
         }
-        let jobs = unique.into_iter().enumerate().map(|(i, l)| async move {
+        let jobs = unique.into_iter().map(|l| async move {
             let plan = self
                 .plan(&l, format)?
                 .ok_or_else(|| Error::other("internal: schema 1 layer without a plan"))?;
@@ -119,17 +113,13 @@ impl Engine<'_> {
                     l.digest
                 ))
             })?;
-            Ok::<_, Error>((i, l.digest.clone(), stored, diff_id, plan.to))
+            Ok::<_, Error>((l.digest.clone(), (stored, diff_id, plan.to)))
         });
-        let mut done: Vec<_> = futures_util::stream::iter(jobs)
-            .buffer_unordered(self.opts.parallel.max(1))
-            .try_collect()
-            .await?;
-        done.sort_by_key(|d| d.0);
-        let by_digest: HashMap<String, (BlobInfo, String, Compression)> = done
-            .into_iter()
-            .map(|(_, d, stored, diff, c)| (d, (stored, diff, c)))
-            .collect();
+        let by_digest: HashMap<String, (BlobInfo, String, Compression)> =
+            super::single::run_ordered(jobs, self.opts.parallel)
+                .await?
+                .into_iter()
+                .collect();
 
         let mut diff_ids = Vec::new();
         let mut new_layers = Vec::new();

@@ -25,22 +25,10 @@ impl DiffIdSlot {
     }
 }
 
-/// A writer that hashes what it is given.
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
+/// Where the uncompressed bytes go: `Sha256` is itself an `io::Write`.
 enum Inflater {
-    Plain(HashWriter),
-    Gzip(Box<flate2::write::MultiGzDecoder<HashWriter>>),
+    Plain(Sha256),
+    Gzip(Box<flate2::write::MultiGzDecoder<Sha256>>),
 }
 
 /// Passes `inner` through and hashes its uncompressed content into a [`DiffIdSlot`].
@@ -53,7 +41,7 @@ pub struct DiffIdReader<R> {
 impl<R> DiffIdReader<R> {
     /// `compression` is the stream's actual compression (sniffed from its first bytes).
     pub fn new(inner: R, compression: Compression, slot: DiffIdSlot) -> Result<Self> {
-        let hasher = HashWriter(Sha256::new());
+        let hasher = Sha256::new();
         let inflater = match compression {
             Compression::None => Inflater::Plain(hasher),
             Compression::Gzip => {
@@ -103,7 +91,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for DiffIdReader<R> {
                         },
                         None => return Poll::Ready(Ok(())),
                     };
-                    let digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
+                    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
                     *this.slot.0.lock().unwrap() = Some(digest);
                     return Poll::Ready(Ok(()));
                 }

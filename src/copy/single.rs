@@ -86,12 +86,10 @@ where
 
 impl Engine<'_> {
     /// Copies the blobs of one image and returns its manifest as it must be written.
-    /// `instance` is the digest of this image in the source's index, if any;
     /// `signatures`: how many signatures are to be copied with it (a copy that would
     /// change the manifest is then refused before any blob moves).
     pub async fn copy_one(
         &self,
-        instance: Option<&str>,
         bytes: &[u8],
         media_type: &str,
         signatures: usize,
@@ -139,7 +137,6 @@ impl Engine<'_> {
                 )));
             }
         }
-        let _ = instance;
 
         let turns = &Turns::new();
         let jobs = layers
@@ -376,7 +373,7 @@ impl Engine<'_> {
                 Some(slot) => {
                     let hashed: crate::transport::BlobStream =
                         Box::pin(DiffIdReader::new(stream, actual, slot.clone())?);
-                    tokio::io::BufReader::new(hashed)
+                    tokio::io::BufReader::with_capacity(super::compress::BUF, hashed)
                 }
                 None => stream,
             };
@@ -385,7 +382,10 @@ impl Engine<'_> {
                 self.dest.put_blob(Box::pin(stream), info).await
             } else {
                 let stream = match dest_checks {
-                    true => tokio::io::BufReader::new(verify(Box::pin(stream))),
+                    true => tokio::io::BufReader::with_capacity(
+                        super::compress::BUF,
+                        verify(Box::pin(stream)),
+                    ),
                     false => stream,
                 };
                 let recoded = recode(stream, actual, plan.to, self.opts.compression_level);
@@ -410,13 +410,13 @@ impl Engine<'_> {
     /// digest, and the copy would change neither the format nor any layer. Then every
     /// blob is there too (a registry stores a manifest only with its blobs), so the
     /// copy is done; progress reports each blob as skipped, as when they are checked one
-    /// by one. Signatures to store rule this out (they are written as usual).
+    /// by one. `signatures` to store rule this out (they are written as usual).
     pub async fn already_there(
         &self,
         existing: Option<&str>,
-        instance: Option<&str>,
         bytes: &[u8],
         media_type: &str,
+        signatures: usize,
     ) -> Result<bool> {
         let Some(existing) = existing else {
             return Ok(false);
@@ -438,7 +438,7 @@ impl Engine<'_> {
                 return Ok(false);
             }
         }
-        if !self.opts.remove_signatures && !self.src.signatures(instance).await?.is_empty() {
+        if signatures > 0 {
             return Ok(false);
         }
         for l in &layers {
@@ -481,17 +481,16 @@ impl Engine<'_> {
     }
 
     /// Writes a manifest and the signatures `sigs` (from [`Engine::signatures_to_copy`])
-    /// of the source's image: the top one (`top`), or a child of an index written under
-    /// its digest `written_digest`. `changed`: the bytes differ from the source's, which
-    /// invalidates signatures.
+    /// of the source's image: the top one (`instance` `None`), or a child of an index,
+    /// written under its digest `instance`. `changed`: the bytes differ from the
+    /// source's, which invalidates signatures.
     pub async fn write_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
         changed: bool,
         sigs: &[Vec<u8>],
-        top: bool,
-        written_digest: &str,
+        instance: Option<&str>,
     ) -> Result<()> {
         if changed && !sigs.is_empty() {
             return Err(Error::invalid(format!(
@@ -505,7 +504,6 @@ impl Engine<'_> {
         } else {
             "Writing manifest to image destination"
         });
-        let instance = (!top).then_some(written_digest);
         self.dest.put_manifest(bytes, media_type, instance).await?;
         self.progress.line(if list {
             "Storing list signatures"

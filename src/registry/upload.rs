@@ -126,16 +126,11 @@ impl Client {
         let mut offset: u64 = 0;
         loop {
             let mut buf = Vec::with_capacity(chunk);
-            while buf.len() < chunk {
-                let n = (&mut reader)
-                    .take((chunk - buf.len()) as u64)
-                    .read_to_end(&mut buf)
-                    .await
-                    .map_err(|e| Error::from(e).context(what.clone()))?;
-                if n == 0 {
-                    break;
-                }
-            }
+            (&mut reader)
+                .take(chunk as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| Error::from(e).context(what.clone()))?;
             if buf.is_empty() {
                 break;
             }
@@ -169,30 +164,10 @@ impl Client {
                 break;
             }
         }
+        // Closing the upload is a monolithic PUT of what is left: nothing.
         let digest = digest()?;
-        let url = with_query(&next, "digest", &digest);
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, challenge::header_value("0")?);
-        let resp = self
-            .send_req(Req {
-                method: Method::PUT,
-                path: &url,
-                repo: Some(repo),
-                access: Access::PushPull,
-                headers,
-                body: ReqBody::Empty,
-                long: false,
-                extra_scope: None,
-            })
+        self.upload_monolithic(repo, &next, &digest, 0, reqwest::Body::from(Vec::new()))
             .await?;
-        response::check(
-            resp,
-            &format!(
-                "finishing upload of blob {digest} to {}/{repo}",
-                self.registry()
-            ),
-        )
-        .await?;
         Ok(digest)
     }
 
