@@ -109,6 +109,8 @@ pub struct Fs {
     handles: Mutex<HashMap<u64, Handle>>,
     /// What keeps the blob of each open blob handle from eviction, by handle.
     pins: Mutex<HashMap<u64, Box<dyn std::any::Any + Send + Sync>>>,
+    /// The OCI forms of Docker manifests, by manifest digest (they never change).
+    layouts: Mutex<HashMap<String, layout::LayoutManifest>>,
     next_fh: AtomicU64,
     config: FsConfig,
     mounted_at: SystemTime,
@@ -143,6 +145,7 @@ impl Fs {
             jobs: Jobs::default(),
             handles: Mutex::new(HashMap::new()),
             pins: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             config,
             mounted_at: SystemTime::now(),

@@ -138,13 +138,14 @@ pub trait Backend: Send + Sync + 'static {
         progress: std::sync::Arc<CopyProgress>,
     ) -> Result<()>;
 
-    /// Checks `request` without copying and without leaving anything behind: its flags
-    /// parse, the policy admits the source, and the destination opens and would accept
-    /// the image (a registry answers and grants push access). The mount checks a
-    /// copy-to request at each line written, so a writer that sends one line per write
-    /// learns of a bad request from the write itself.
-    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
-        let _ = request;
+    /// Checks `request`, still being written, without copying and without leaving
+    /// anything behind: its flags parse (a last flag may still lack its value) and,
+    /// with `open_destination`, the policy admits the source and the destination opens
+    /// and would accept the image (a registry answers and grants push access). The
+    /// mount checks a copy-to request at each line written, so a writer that sends one
+    /// line per write learns of a bad request from the write itself.
+    async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {
+        let _ = (request, open_destination);
         Ok(())
     }
 

@@ -9,7 +9,9 @@
 //!   fails (EIO) when the copy fails. A request without a destination is left pending.
 //! - Every write that ends a line checks the request so far, and fails (EIO) when it
 //!   is refused: a bad flag, a destination that does not parse or cannot be opened, a
-//!   registry that does not answer or refuses to take pushes. Shells ignore the errors
+//!   registry that does not answer or refuses to take pushes (the destination is
+//!   opened once, not again for each line of flags). The job stays pending: the close
+//!   runs the copy, which then fails for the same reason unless later lines mended it. Shells ignore the errors
 //!   of `close()` for their builtins, so this is what makes
 //!   `echo DEST > copy-to/x && echo ok` tell the truth in all but the failures only the
 //!   copy can meet (those still fail the close, and `NAME.status` shows them).
@@ -72,8 +74,8 @@ struct JobState {
     modified: SystemTime,
     /// Set while running and after: becomes `Some(result)` when the copy ends.
     done: Option<watch::Receiver<Outcome>>,
-    /// The request text last found acceptable by [`Job::check`].
-    checked: Option<Vec<u8>>,
+    /// The destination [`Job::check`] last found writable.
+    checked_destination: Option<String>,
 }
 
 /// One copy request and its state.
@@ -95,7 +97,7 @@ impl Job {
                 progress: Arc::default(),
                 modified: SystemTime::now(),
                 done: None,
-                checked: None,
+                checked_destination: None,
             }),
         }
     }
@@ -143,7 +145,7 @@ impl Job {
             progress: Arc::default(),
             modified: SystemTime::now(),
             done: None,
-            checked: None,
+            checked_destination: None,
         };
     }
 
@@ -280,47 +282,48 @@ impl Job {
         })
     }
 
-    /// Checks the request written so far (see [`super::Backend::check_copy`]) unless
-    /// that text was checked already. A refused request fails the job: the error is in
-    /// `NAME.status`, and the caller's write fails with it.
+    /// Checks the request written so far (see [`super::Backend::check_copy`]): its
+    /// destination is opened only when it has not yet been found writable, so lines of
+    /// further flags cost no round trip. A refused request fails the caller's write,
+    /// and `NAME.status` says why; the job stays pending, since a later line may still
+    /// mend it (`--dest-tls-verify=false`), and the close runs the copy either way.
     pub async fn check(&self, meta: &Meta) -> FsResult<()> {
-        let (destination, options, text) = {
+        let (destination, options, open) = {
             let st = self.lock();
-            if st.phase != Phase::Pending || st.checked.as_deref() == Some(&st.text[..]) {
+            if st.phase != Phase::Pending {
                 return Ok(());
             }
             let Some((d, o)) = request_words(&st.text) else {
                 return Ok(());
             };
-            (d, o, st.text.clone())
+            let open = st.checked_destination.as_deref() != Some(d.as_str());
+            (d, o, open)
         };
         let what = format!("copy-to destination {destination}");
         let verdict = match self.request(meta, destination.clone(), options).await {
             Ok(request) => meta
                 .backend
-                .check_copy(&request)
+                .check_copy(&request, open)
                 .await
                 .map_err(|e| format!("{what}: {e}")),
             Err(e) => Err(format!("{what}: {e}")),
         };
         let mut st = self.lock();
-        if st.phase != Phase::Pending || st.text != text {
-            // Written again meanwhile: the newer text gets its own check.
+        if st.phase != Phase::Pending {
             return Ok(());
         }
+        st.destination = destination.clone();
         match verdict {
             Ok(()) => {
-                st.checked = Some(text);
+                st.error = None;
+                if open {
+                    st.checked_destination = Some(destination);
+                }
                 Ok(())
             }
             Err(e) => {
-                let (tx, rx) = watch::channel(Some(Err(e.clone())));
-                drop(tx);
-                st.phase = Phase::Failed;
-                st.destination = destination;
                 st.error = Some(e.clone());
-                st.done = Some(rx);
-                st.modified = SystemTime::now();
+                st.checked_destination = None;
                 Err(FsError::io(e))
             }
         }

@@ -38,7 +38,7 @@ pub(crate) const OCI_LAYOUT: &str = "{\"imageLayoutVersion\": \"1.0.0\"}\n";
 /// The annotation naming an image in an OCI layout's index.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// How deep indexes inside indexes are followed.
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 /// One entry of an image directory or of its subdirectories, before it is made a node.
 pub(crate) struct Child {

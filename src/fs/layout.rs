@@ -24,10 +24,8 @@ use crate::copy::{
 use crate::manifest::media_types;
 use crate::manifest::{sha256_digest, BlobRef, Manifest};
 
-/// How deep manifest lists inside manifest lists are followed.
-const MAX_DEPTH: usize = 4;
-
-/// A manifest made for the layout: its bytes and where they sit in `blobs/`.
+/// A manifest made for the layout: its bytes and where they sit in `blobs/`. Made once
+/// per manifest digest and kept for the life of the mount.
 #[derive(Clone, Debug)]
 pub(crate) struct LayoutManifest {
     pub digest: String,
@@ -75,6 +73,23 @@ impl Fs {
         entry: &ManifestEntry,
         depth: usize,
     ) -> FsResult<LayoutManifest> {
+        if let Some(known) = self.layouts.lock().unwrap().get(&entry.digest) {
+            return Ok(known.clone());
+        }
+        let form = self.make_layout_manifest(loc, entry, depth).await?;
+        self.layouts
+            .lock()
+            .unwrap()
+            .insert(entry.digest.clone(), form.clone());
+        Ok(form)
+    }
+
+    async fn make_layout_manifest(
+        &self,
+        loc: &Locator,
+        entry: &ManifestEntry,
+        depth: usize,
+    ) -> FsResult<LayoutManifest> {
         let made = |bytes: Bytes, media_type: &str| LayoutManifest {
             digest: sha256_digest(&bytes),
             media_type: media_type.to_string(),
@@ -85,7 +100,7 @@ impl Fs {
                 oci_manifest(&entry.manifest)?,
                 media_types::OCI_MANIFEST,
             )),
-            Manifest::DockerList(_) if depth < MAX_DEPTH => {
+            Manifest::DockerList(_) if depth < super::image::MAX_INDEX_DEPTH => {
                 let raw: Value = serde_json::from_slice(&entry.bytes)
                     .map_err(|e| FsError::io(format!("manifest list {}: {e}", entry.digest)))?;
                 let originals = raw["manifests"].as_array().cloned().unwrap_or_default();

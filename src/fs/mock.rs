@@ -2,8 +2,8 @@
 //! registries, repositories, tags, manifests and blobs held in maps, a log of every
 //! call, injectable failures, and copies that succeed, fail or wait on request.
 //!
-//! Copies: a destination starting with `refuse:` fails its check (before any copy),
-//! one starting with `fail:` fails its copy, one starting with `hold:` waits until
+//! Copies: a destination starting with `refuse:` fails its check (and its copy), one
+//! starting with `fail:` fails its copy only, one starting with `hold:` waits until
 //! [`MockBackend::release_copies`]; any other succeeds after reporting the image's
 //! manifest size as progress.
 
@@ -34,6 +34,8 @@ struct State {
     repos: BTreeMap<(String, String), Repo>,
     failures: HashMap<String, ErrorKind>,
     copies: Vec<CopyRequest>,
+    /// How many copy checks opened the destination.
+    checks: usize,
 }
 
 /// See the module documentation.
@@ -100,6 +102,11 @@ impl MockBackend {
     /// Copy requests received so far.
     pub fn copies(&self) -> Vec<CopyRequest> {
         self.lock().copies.clone()
+    }
+
+    /// How many copy checks opened their destination so far.
+    pub fn destination_checks(&self) -> usize {
+        self.lock().checks
     }
 
     pub fn add_known_registry(&self, registry: &str) {
@@ -340,8 +347,9 @@ impl Backend for MockBackend {
         Ok(blob.slice(offset as usize..(offset + u64::from(len)) as usize))
     }
 
-    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
-        if request.destination.starts_with("refuse:") {
+    async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {
+        self.lock().checks += usize::from(open_destination);
+        if open_destination && request.destination.starts_with("refuse:") {
             return Err(Error::invalid(format!(
                 "destination {} cannot be written",
                 request.destination
@@ -370,7 +378,7 @@ impl Backend for MockBackend {
             let permit = self.gate.acquire().await;
             drop(permit);
         }
-        if destination.starts_with("fail:") {
+        if destination.starts_with("fail:") || destination.starts_with("refuse:") {
             return Err(Error::other(format!(
                 "destination {destination} refused the image"
             )));

@@ -190,7 +190,16 @@ impl Fs {
         if !tag_ok && !sub_ok {
             return Err(not_found(registry, &sub));
         }
-        let catalog = self.meta.catalog(registry).await?;
+        // The catalog only saves round trips here: without it (a registry whose
+        // catalog fails) names are looked up by asking for tags, as for registries
+        // that offer none.
+        let catalog = match self.meta.catalog(registry).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("{registry}: looking up {sub} without the catalog: {e}");
+                None
+            }
+        };
         let here = if path.is_empty() {
             Ok(Here::NotRepo)
         } else {

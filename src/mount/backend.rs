@@ -39,15 +39,17 @@ pub struct RegistryBackend {
 impl RegistryBackend {
     /// The parts of a copy-to request: its flags, the source pinned to its digest (the
     /// policy admitting it), and the destination, opened.
+    /// `partial`: the request is still being written (see [`JobOptions::parse`]).
     async fn open_copy(
         &self,
         request: &CopyRequest,
+        partial: bool,
     ) -> Result<(JobOptions, DockerReference, Box<dyn ImageDestination>)> {
         let src_ref = DockerReference::parse(&format!(
             "{}/{}@{}",
             request.source.registry, request.source.repository, request.source.digest
         ))?;
-        let job = JobOptions::parse(&request.options)?;
+        let job = JobOptions::parse(&request.options, partial)?;
         if let Some(p) = &self.policy {
             p.check_source(&ImageName::Docker(src_ref.clone()))?;
         }
@@ -252,23 +254,19 @@ impl Backend for RegistryBackend {
         Ok(bytes)
     }
 
-    async fn check_copy(&self, request: &CopyRequest) -> Result<()> {
+    async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {
         // A flag whose value is still to come (on the next line) is not an error yet.
-        let mut request = request.clone();
-        if request
-            .options
-            .last()
-            .is_some_and(|w| JobOptions::takes_value(w))
-        {
-            request.options.pop();
+        if !open_destination {
+            JobOptions::parse(&request.options, true)?;
+            return Ok(());
         }
-        let (_, _, dest) = self.open_copy(&request).await?;
+        let (_, _, dest) = self.open_copy(request, true).await?;
         dest.check_writable().await
         // Dropped uncommitted: whatever opening staged is removed.
     }
 
     async fn copy(&self, request: CopyRequest, progress: Arc<CopyProgress>) -> Result<()> {
-        let (job, src_ref, dest) = self.open_copy(&request).await?;
+        let (job, src_ref, dest) = self.open_copy(&request, false).await?;
         let inner = DockerSource::with_client(src_ref, self.client(&request.source.registry)?);
         let source = CachedSource {
             inner,
@@ -362,29 +360,28 @@ struct JobOptions {
 }
 
 impl JobOptions {
-    /// Whether `word` is a flag that takes its value from the next word.
-    fn takes_value(word: &str) -> bool {
-        matches!(
-            word,
-            "--multi-arch" | "--format" | "-f" | "--dest-compress-format"
-        )
-    }
-
-    fn parse(words: &[String]) -> Result<JobOptions> {
+    /// The flags of a request; with `partial`, of one still being written: a last flag
+    /// whose value has not come yet is left out rather than refused.
+    fn parse(words: &[String], partial: bool) -> Result<JobOptions> {
         let mut o = JobOptions::default();
-        let mut it = words.iter();
+        let mut it = words.iter().peekable();
         while let Some(w) = it.next() {
             let (flag, inline) = match w.split_once('=') {
                 Some((f, v)) => (f, Some(v.to_string())),
                 None => (w.as_str(), None),
             };
+            let last = it.peek().is_none();
             let mut value = |name: &str| -> Result<String> {
                 inline
                     .clone()
                     .or_else(|| it.next().cloned())
                     .ok_or_else(|| Error::invalid(format!("copy-to option {name} needs a value")))
             };
+            let pending = partial && last && inline.is_none();
             match flag {
+                "--multi-arch" | "--format" | "-f" | "--dest-compress-format" if pending => {
+                    return Ok(o)
+                }
                 "--all" | "-a" => o.multi_arch = MultiArch::All,
                 "--multi-arch" => o.multi_arch = MultiArch::parse(&value(flag)?)?,
                 "--format" | "-f" => o.format = Some(ManifestFormat::parse(&value(flag)?)?),
@@ -466,11 +463,17 @@ mod tests {
 
     #[test]
     fn job_options() {
-        let o = JobOptions::parse(&words("--format oci --all --dest-tls-verify=false")).unwrap();
+        let o =
+            JobOptions::parse(&words("--format oci --all --dest-tls-verify=false"), false).unwrap();
         assert_eq!(o.format, Some(ManifestFormat::Oci));
         assert_eq!(o.multi_arch, MultiArch::All);
         assert_eq!(o.dest_tls_verify, Some(false));
-        assert!(JobOptions::parse(&words("--format")).is_err());
-        assert!(JobOptions::parse(&words("--sign-by x")).is_err());
+        assert!(JobOptions::parse(&words("--format"), false).is_err());
+        assert!(JobOptions::parse(&words("--sign-by x"), false).is_err());
+        // Still being written: the value of a last flag may come on the next line.
+        let o = JobOptions::parse(&words("--all --format"), true).unwrap();
+        assert_eq!((o.multi_arch, o.format), (MultiArch::All, None));
+        assert!(JobOptions::parse(&words("--format nope"), true).is_err());
+        assert!(JobOptions::parse(&words("--sign-by"), true).is_err());
     }
 }
