@@ -89,8 +89,12 @@ impl Default for FsConfig {
 
 /// What an open file handle reads from.
 enum Handle {
-    /// The inode's own content.
-    Plain(Arc<Node>),
+    /// The inode's own content, and for a blob what keeps it in the cache while the
+    /// handle is open (held, never read; dropped with the handle).
+    Plain {
+        node: Arc<Node>,
+        _pin: Option<Box<dyn std::any::Any + Send + Sync>>,
+    },
     /// A snapshot taken at open (status and statistics files).
     Snapshot(Bytes),
     Job {
@@ -107,8 +111,6 @@ pub struct Fs {
     inodes: Inodes,
     jobs: Jobs,
     handles: Mutex<HashMap<u64, Handle>>,
-    /// What keeps the blob of each open blob handle from eviction, by handle.
-    pins: Mutex<HashMap<u64, Box<dyn std::any::Any + Send + Sync>>>,
     /// The OCI forms of Docker manifests, by manifest digest (they never change).
     layouts: Mutex<HashMap<String, layout::LayoutManifest>>,
     next_fh: AtomicU64,
@@ -144,7 +146,6 @@ impl Fs {
             inodes: Inodes::new(),
             jobs: Jobs::default(),
             handles: Mutex::new(HashMap::new()),
-            pins: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             config,
@@ -437,10 +438,10 @@ impl Fs {
                     .then(|| self.local_blob(f))
                     .flatten()
                     .map(Arc::new);
-                let fh = self.new_handle(Handle::Plain(node.clone()));
-                if let Some(pin) = pin {
-                    self.pins.lock().unwrap().insert(fh, pin);
-                }
+                let fh = self.new_handle(Handle::Plain {
+                    node: node.clone(),
+                    _pin: pin,
+                });
                 Ok(OpenReply {
                     local,
                     ..reply(fh, true, false)
@@ -482,7 +483,13 @@ impl Fs {
     /// Whether inode `ino` is a blob stored whole in the backend's cache now.
     pub fn is_complete_blob(&self, ino: u64) -> bool {
         match self.inodes.get(ino).map(|(node, _)| node) {
-            Ok(node) => matches!(&*node, Node::File(f) if self.local_blob(f).is_some()),
+            Ok(node) => matches!(
+                &*node,
+                Node::File(f) if matches!(
+                    &f.content,
+                    Content::Blob { digest, .. } if self.meta.backend.has_complete_blob(digest)
+                )
+            ),
             Err(_) => false,
         }
     }
@@ -493,7 +500,7 @@ impl Fs {
             None => return Err(FsError::new(FsErrorKind::BadHandle, "unknown file handle")),
             Some(Handle::Snapshot(b)) => return Ok(slice(b, offset, size)),
             Some(Handle::Job { job, .. }) => return Ok(slice(&job.text(), offset, size)),
-            Some(Handle::Plain(node)) => node.clone(),
+            Some(Handle::Plain { node, .. }) => node.clone(),
             Some(Handle::Dir(_)) => return Err(FsError::new(FsErrorKind::IsDir, "a directory")),
         };
         let Node::File(f) = &*node else {
@@ -633,7 +640,6 @@ impl Fs {
     /// Forgets `fh`. A job written through it that was never flushed starts now
     /// (without waiting).
     pub async fn release(&self, _ino: u64, fh: u64) -> FsResult<()> {
-        self.pins.lock().unwrap().remove(&fh);
         if let Some(Handle::Job { job, writer: true }) = self.handles().remove(&fh) {
             job.start(&self.meta);
         }

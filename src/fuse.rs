@@ -91,6 +91,19 @@ impl Passthrough {
         }
     }
 
+    /// Whether an open of `ino` could use a new backing file: passthrough is on, no
+    /// handle reads the inode through the daemon, and none is registered yet (an
+    /// existing one is reused). Spares the cache file's open when it would be dropped.
+    fn wants_local(&self, ino: u64) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let st = self.state.lock().unwrap();
+        st.inodes
+            .get(&ino)
+            .is_none_or(|io| io.cached == 0 && io.backing.is_none())
+    }
+
     /// Replies to an open: passthrough when the inode may go that way, else through
     /// the daemon. Counts the handle either way.
     fn reply_open(&self, ino: u64, o: OpenReply, reply: ReplyOpen) {
@@ -468,7 +481,7 @@ impl Filesystem for FuseAdapter {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let ino = ino.0;
         let pt = self.passthrough.clone();
-        let want_local = pt.enabled.load(Ordering::Relaxed);
+        let want_local = pt.wants_local(ino);
         self.spawn(
             format!("open {ino}"),
             move |fs| async move { fs.open(ino, flags.0, want_local).await },

@@ -166,6 +166,12 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Whether blob `digest` is stored whole and verified now: [`Backend::local_blob`]
+    /// without opening anything. Must not wait on the network.
+    fn has_complete_blob(&self, digest: &str) -> bool {
+        self.local_blob(digest).is_some()
+    }
+
     /// Counters to show in `MOUNT/.scry/stats.json` (cache hits, bytes fetched, …).
     fn stats(&self) -> serde_json::Value {
         serde_json::Value::Null

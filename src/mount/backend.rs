@@ -343,6 +343,10 @@ impl Backend for RegistryBackend {
         })
     }
 
+    fn has_complete_blob(&self, digest: &str) -> bool {
+        self.cache.complete_path(digest).is_some()
+    }
+
     fn stats(&self) -> serde_json::Value {
         serde_json::to_value(self.cache.stats()).unwrap_or(serde_json::Value::Null)
     }
