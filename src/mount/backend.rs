@@ -333,10 +333,7 @@ impl Backend for RegistryBackend {
     }
 
     fn local_blob(&self, digest: &str) -> Option<LocalBlob> {
-        // Pinned first: the file cannot be evicted between the check and the open.
-        let pin = self.cache.pin(digest).ok()?;
-        let path = self.cache.complete_path(digest)?;
-        let file = std::fs::File::open(path).ok()?;
+        let (file, pin) = open_complete(&self.cache, digest)?;
         Some(LocalBlob {
             file,
             keep: Box::new(pin),
@@ -426,12 +423,10 @@ impl ImageSource for CachedSource {
     }
 
     async fn blob(&self, info: &BlobInfo) -> Result<(BlobStream, Option<u64>)> {
-        if let Some(path) = self.cache.complete_path(&info.digest) {
-            let pin = self.cache.pin(&info.digest);
-            if let (Ok(pin), Ok(file)) = (pin, tokio::fs::File::open(&path).await) {
-                let len = file.metadata().await.ok().map(|m| m.len());
-                return Ok((Box::pin(Pinned { file, _pin: pin }), len));
-            }
+        if let Some((file, pin)) = open_complete(&self.cache, &info.digest) {
+            let len = file.metadata().ok().map(|m| m.len());
+            let file = tokio::fs::File::from_std(file);
+            return Ok((Box::pin(Pinned { file, _pin: pin }), len));
         }
         self.inner.blob(info).await
     }
@@ -439,6 +434,18 @@ impl ImageSource for CachedSource {
     fn registry_location(&self) -> Option<RepoLocation> {
         self.inner.registry_location()
     }
+}
+
+/// Blob `digest`'s file when it is complete in the cache, opened, with the pin that
+/// keeps it there (taken before the open: the file cannot be evicted in between).
+fn open_complete(
+    cache: &BlobCache,
+    digest: &str,
+) -> Option<(std::fs::File, crate::cache::PinGuard)> {
+    cache.complete_path(digest)?;
+    let pin = cache.pin(digest).ok()?;
+    let file = std::fs::File::open(cache.complete_path(digest)?).ok()?;
+    Some((file, pin))
 }
 
 /// A cached blob file, kept from eviction while it is read.
