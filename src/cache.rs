@@ -5,7 +5,14 @@
 //! Reads at any offset fetch only the aligned chunks they touch (plus a read-ahead
 //! window that grows while reads stay sequential); one fetch per chunk serves every
 //! concurrent reader. A blob whose chunks are all present is verified against its
-//! digest before it becomes complete; a mismatch deletes it.
+//! digest before it becomes complete; a mismatch deletes it, counts a verification
+//! failure for the digest ([`BlobCache::failures`]) and tells every subscriber
+//! ([`BlobCache::subscribe_failures`]), so readers can drop what they were served.
+//!
+//! What a read gets ([`Verify`]): by default a range in the middle of a blob not yet
+//! complete is served as fetched, unverified; a read that reaches the blob's last byte
+//! never succeeds unless the whole blob matched its digest (it waits for the rest of the
+//! blob and its verification). With [`Verify::Complete`] every read waits for that.
 //!
 //! Data safety: complete blobs and small objects are verified before they appear under
 //! their names; partial chunks are served only once written whole and synced (see
@@ -56,6 +63,17 @@ pub const DEFAULT_READ_AHEAD_MAX: u64 = 32 << 20;
 /// Default share of the filesystem the cache may fill it up to.
 pub const DEFAULT_MAX_FS_FRACTION: f64 = 0.95;
 
+/// How much of a blob must be verified before a read of it is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// Middle ranges are served as fetched (unverified until the blob is whole); a read
+    /// that reaches the blob's end waits until the whole blob matched its digest.
+    #[default]
+    End,
+    /// Every read waits until the whole blob is fetched and matched its digest.
+    Complete,
+}
+
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
     /// The cache directory (created when missing).
@@ -74,6 +92,8 @@ pub struct CacheConfig {
     /// this often and when the cache is dropped, for `scry cache status`. Mounts do;
     /// `None` (the default) records nothing.
     pub record_stats: Option<Duration>,
+    /// Which reads wait for the whole blob's verification.
+    pub verify: Verify,
 }
 
 impl CacheConfig {
@@ -87,6 +107,7 @@ impl CacheConfig {
             max_fs_fraction: DEFAULT_MAX_FS_FRACTION,
             fetch_timeout: Duration::from_secs(60),
             record_stats: None,
+            verify: Verify::End,
         }
     }
 }
@@ -211,6 +232,10 @@ pub(crate) struct Shared {
     fs_usage: Mutex<UsageProbe>,
     /// Scans of the directory merged into the index since open.
     scans: AtomicU64,
+    /// Verification failures per hex digest since open.
+    failures: Mutex<HashMap<String, u64>>,
+    /// Tells subscribers the digest of each blob that failed verification.
+    failed_tx: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Drop for Shared {
@@ -328,6 +353,8 @@ impl BlobCache {
                 recorded: Mutex::new(stats::Counters::default()),
                 fs_usage: Mutex::new(Arc::new(layout::fs_usage)),
                 scans: AtomicU64::new(0),
+                failures: Mutex::new(HashMap::new()),
+                failed_tx: tokio::sync::broadcast::channel(64).0,
             }),
         });
         if let Some(every) = record {
@@ -411,7 +438,9 @@ impl BlobCache {
 
     /// Up to `len` bytes of the blob from `offset` (fewer at its end): from the complete
     /// file, or from partial chunks, fetching the missing ones (and reading ahead when
-    /// reads are sequential). Bytes of a blob not yet complete are unverified.
+    /// reads are sequential). Bytes of a blob not yet complete are unverified, except
+    /// that a read reaching the blob's end (and with [`Verify::Complete`] every read)
+    /// is answered only once the whole blob matched its digest.
     pub async fn read(
         &self,
         key: &BlobKey,
@@ -431,6 +460,12 @@ impl BlobCache {
                 range.start, range.end, key.digest
             )
         };
+        if range.end == key.size || self.shared.config.verify == Verify::Complete {
+            return self
+                .read_verified(&state, key, range.clone(), fetcher)
+                .await
+                .map_err(|e| e.context(what()));
+        }
         let mut passed = Vec::new();
         for attempt in 0..4 {
             let want = Want::Read(range.clone(), attempt == 0);
@@ -481,6 +516,123 @@ impl BlobCache {
             "{}: the cached chunks kept changing",
             what()
         )))
+    }
+
+    /// Bytes `range` of the blob once all of it matched its digest: from the complete
+    /// file, made complete first when needed; for a blob the cache has no room for,
+    /// from one pass over the whole blob that is hashed as it streams.
+    async fn read_verified(
+        &self,
+        state: &Arc<BlobState>,
+        key: &BlobKey,
+        range: Range<u64>,
+        fetcher: &Arc<dyn RangeFetcher>,
+    ) -> Result<Bytes> {
+        for _ in 0..3 {
+            if let Err(e) = self.fetch_whole(key, fetcher).await {
+                if e.errno() == libc::ENOSPC {
+                    tracing::debug!("{e}; verifying it as it streams instead");
+                    return self.read_streamed(key, range, fetcher).await;
+                }
+                return Err(e);
+            }
+            let (st, r) = (state.clone(), range.clone());
+            // `state` keeps the complete file open and locked: it cannot be evicted
+            // between the fetch and this read.
+            let got = blocking(move || {
+                Ok(match st.current() {
+                    Gen::Complete(f) => {
+                        let mut out = vec![0u8; (r.end - r.start) as usize];
+                        std::os::unix::fs::FileExt::read_exact_at(&*f, &mut out, r.start)?;
+                        Some(Bytes::from(out))
+                    }
+                    _ => None,
+                })
+            })
+            .await?;
+            if let Some(b) = got {
+                return Ok(b);
+            }
+        }
+        Err(Error::other("the cached blob kept changing"))
+    }
+
+    /// Reads the whole blob from the fetcher, hashing it, and returns bytes `range` once
+    /// it matched its digest. Stores nothing.
+    async fn read_streamed(
+        &self,
+        key: &BlobKey,
+        range: Range<u64>,
+        fetcher: &Arc<dyn RangeFetcher>,
+    ) -> Result<Bytes> {
+        use sha2::Digest as _;
+        use tokio::io::AsyncReadExt;
+        let idle = self.shared.config.fetch_timeout;
+        let fetched = tokio::time::timeout(idle, fetcher.fetch(key, 0..key.size))
+            .await
+            .map_err(|_| Error::Network(format!("no answer for {}s", idle.as_secs())))??;
+        if fetched.offset != 0 {
+            return Err(Error::other(format!(
+                "the fetcher answered from offset {}, not from the start",
+                fetched.offset
+            )));
+        }
+        let mut body = fetched.body;
+        let mut hasher = sha2::Sha256::new();
+        let mut out = Vec::with_capacity((range.end - range.start) as usize);
+        let mut buf = vec![0u8; 256 << 10];
+        let mut pos = 0u64;
+        while pos < key.size {
+            let n = tokio::time::timeout(idle, body.read(&mut buf))
+                .await
+                .map_err(|_| Error::Network(format!("no data for {}s", idle.as_secs())))??;
+            if n == 0 {
+                break;
+            }
+            let n = n.min((key.size - pos) as usize);
+            self.shared
+                .bytes_fetched
+                .fetch_add(n as u64, Ordering::Relaxed);
+            let chunk = pos..pos + n as u64;
+            let (a, b) = (chunk.start.max(range.start), chunk.end.min(range.end));
+            if a < b {
+                out.extend_from_slice(&buf[(a - pos) as usize..(b - pos) as usize]);
+            }
+            hasher.update(&buf[..n]);
+            pos += n as u64;
+        }
+        if pos < key.size {
+            return Err(Error::Network(format!(
+                "the response ended after {pos} of {} bytes",
+                key.size
+            )));
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != key.digest {
+            self.shared.note_failure(digest_hex(&key.digest)?);
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", key.digest),
+                expected: key.digest.clone(),
+                actual,
+            });
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// How many times blob `digest` failed verification since the cache was opened.
+    /// A reader that was served bytes of the blob before this number changed may have
+    /// been served bytes that were wrong.
+    pub fn failures(&self, digest: &str) -> u64 {
+        let Ok(hex) = digest_hex(digest) else {
+            return 0;
+        };
+        let f = self.shared.failures.lock().unwrap();
+        f.get(hex).copied().unwrap_or(0)
+    }
+
+    /// The digest of every blob that fails verification from now on, as it happens.
+    pub fn subscribe_failures(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.shared.failed_tx.subscribe()
     }
 
     /// Makes the blob complete and verified (fetching what is missing) and returns its

@@ -94,6 +94,9 @@ enum Handle {
     Plain {
         node: Arc<Node>,
         _pin: Option<Box<dyn std::any::Any + Send + Sync>>,
+        /// For a blob: its verification failures when the handle was opened. Once that
+        /// number moves, what the handle was served may have been wrong: it reads EIO.
+        failures: u64,
     },
     /// A snapshot taken at open (status and statistics files).
     Snapshot(Bytes),
@@ -430,9 +433,12 @@ impl Fs {
             Node::File(_) if write => Err(FsError::read_only()),
             Node::File(f) => {
                 // Every open of a blob keeps it in the cache until its release.
-                let pin = match &f.content {
-                    Content::Blob { digest, .. } => self.meta.backend.keep_blob(digest).await,
-                    Content::Inline(_) => None,
+                let (pin, failures) = match &f.content {
+                    Content::Blob { digest, .. } => (
+                        self.meta.backend.keep_blob(digest).await,
+                        self.meta.backend.blob_failures(digest),
+                    ),
+                    Content::Inline(_) => (None, 0),
                 };
                 let local = want_local
                     .then(|| self.local_blob(f))
@@ -441,6 +447,7 @@ impl Fs {
                 let fh = self.new_handle(Handle::Plain {
                     node: node.clone(),
                     _pin: pin,
+                    failures,
                 });
                 Ok(OpenReply {
                     local,
@@ -500,9 +507,10 @@ impl Fs {
             None => return Err(FsError::new(FsErrorKind::BadHandle, "unknown file handle")),
             Some(Handle::Snapshot(b)) => return Ok(slice(b, offset, size)),
             Some(Handle::Job { job, .. }) => return Ok(slice(&job.text(), offset, size)),
-            Some(Handle::Plain { node, .. }) => node.clone(),
+            Some(Handle::Plain { node, failures, .. }) => (node.clone(), *failures),
             Some(Handle::Dir(_)) => return Err(FsError::new(FsErrorKind::IsDir, "a directory")),
         };
+        let (node, failures) = node;
         let Node::File(f) = &*node else {
             return Err(FsError::new(FsErrorKind::IsDir, "not a file"));
         };
@@ -513,10 +521,39 @@ impl Fs {
                 repo,
                 digest,
             } => {
-                self.read_blob(f, registry, repo, digest, offset, size)
-                    .await
+                let tainted = || {
+                    let now = self.meta.backend.blob_failures(digest);
+                    (now != failures).then(|| {
+                        FsError::io(format!(
+                            "{registry}/{repo}@{digest} failed verification after this file \
+                             was opened, so bytes read from it may be wrong; open it again"
+                        ))
+                    })
+                };
+                if let Some(e) = tainted() {
+                    return Err(e);
+                }
+                let bytes = self
+                    .read_blob(f, registry, repo, digest, offset, size)
+                    .await?;
+                // Bytes of a generation that failed while they were read are not served.
+                match tainted() {
+                    Some(e) => Err(e),
+                    None => Ok(bytes),
+                }
             }
         }
+    }
+
+    /// The inodes whose content is blob `digest` (to drop their cached pages after the
+    /// blob failed verification).
+    pub fn inodes_of_blob(&self, digest: &str) -> Vec<u64> {
+        self.inodes.showing_blob(Some(digest))
+    }
+
+    /// Every inode whose content is a blob.
+    pub fn inodes_of_all_blobs(&self) -> Vec<u64> {
+        self.inodes.showing_blob(None)
     }
 
     async fn read_blob(

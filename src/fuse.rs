@@ -84,6 +84,16 @@ impl Passthrough {
         let _ = self.notifier.set(n);
     }
 
+    /// Drops the kernel's cached pages of `ino` (after its blob failed verification:
+    /// the next read asks the daemon again).
+    pub fn invalidate(&self, ino: u64) {
+        if let Some(n) = self.notifier.get() {
+            if let Err(e) = n.inval_inode(INodeNo(ino), 0, 0) {
+                tracing::debug!("dropping the cached pages of inode {ino}: {e}");
+            }
+        }
+    }
+
     fn disable(&self, why: String) {
         if self.enabled.swap(false, Ordering::Relaxed) {
             tracing::info!("FUSE passthrough off: {why}; cached blobs are read through scry");

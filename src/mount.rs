@@ -77,6 +77,23 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     let session = fuser::spawn_mount(adapter, &cfg.mountpoint, &fuse_config)
         .map_err(|e| Error::Io(e).context(format!("mounting on {}", cfg.mountpoint.display())))?;
     pt.set_notifier(session.notifier());
+    // A blob that failed verification may have been served in part: drop the pages the
+    // kernel holds of every file showing it, so nothing wrong is read from memory.
+    let mut failed = cache.subscribe_failures();
+    let (inval_fs, inval_pt) = (fs.clone(), pt.clone());
+    rt.spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let inodes = match failed.recv().await {
+                Ok(digest) => inval_fs.inodes_of_blob(&digest),
+                Err(RecvError::Lagged(_)) => inval_fs.inodes_of_all_blobs(),
+                Err(RecvError::Closed) => break,
+            };
+            for ino in inodes {
+                inval_pt.invalidate(ino);
+            }
+        }
+    });
     tracing::info!("mounted on {}", cfg.mountpoint.display());
     raise_readahead(&cfg.mountpoint);
     if let Some(ready) = std::env::var_os(READY_ENV) {

@@ -295,6 +295,8 @@ impl Shared {
                     state.set_gen(&mut g, Gen::Absent);
                 }
                 self.index.lock().unwrap().remove(&key);
+                drop(g);
+                self.note_failure(&state.hex);
                 Err(Error::DigestMismatch {
                     what: format!("cached blob {}", state.digest),
                     expected: state.digest.clone(),
@@ -302,6 +304,18 @@ impl Shared {
                 })
             }
         }
+    }
+
+    /// Counts a verification failure of blob `hex` and tells the subscribers.
+    pub(crate) fn note_failure(&self, hex: &str) {
+        *self
+            .failures
+            .lock()
+            .unwrap()
+            .entry(hex.to_string())
+            .or_default() += 1;
+        tracing::warn!("cache: blob sha256:{hex} did not match its digest; its bytes were dropped");
+        let _ = self.failed_tx.send(format!("sha256:{hex}"));
     }
 
     /// Re-reads which files back the blob (blocking).

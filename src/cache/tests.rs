@@ -324,15 +324,17 @@ async fn wrong_bytes_are_a_digest_mismatch_and_nothing_is_served_after() {
     let e = cache.read(&key, MIB, 100, &mock.dyn_()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
 
-    // Read chunk by chunk (never sequentially, so nothing is read ahead): the read
-    // that completes the blob gets the mismatch.
+    // Read chunk by chunk (never sequentially, so nothing is read ahead): middle
+    // chunks are served as fetched; the read that reaches the end fetches the rest and
+    // gets the mismatch.
     mock.fail.store(false, Ordering::SeqCst);
     let f = mock.dyn_();
-    for c in [3, 0, 2] {
+    for c in [2, 0] {
         cache.read(&key, c * MIB, MIB as u32, &f).await.unwrap();
     }
-    let e = cache.read(&key, MIB, 10, &f).await.unwrap_err();
+    let e = cache.read(&key, 3 * MIB, MIB as u32, &f).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert_eq!(cache.failures(&key.digest), 2);
     let before = mock.request_count();
     mock.corrupt_at.store(u64::MAX, Ordering::SeqCst);
     let got = cache.read(&key, MIB + 1000, 10, &f).await.unwrap();
@@ -412,4 +414,99 @@ async fn an_empty_blob_completes_without_a_fetch() {
         .unwrap()
         .is_empty());
     assert_eq!(mock.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_reaches_the_end_waits_for_the_whole_blob_to_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(config(dir.path(), MIB)).unwrap();
+    let (data, key) = blob(4 * MIB + 5, 21);
+    let mock = Mock::new(&data);
+    let f = mock.dyn_();
+    let mut told = cache.subscribe_failures();
+    // The last bytes alone: the whole blob is fetched and verified first.
+    let got = cache.read(&key, 4 * MIB, 4096, &f).await.unwrap();
+    assert_eq!(&got[..], slice(&data, 4 * MIB, 5));
+    assert!(cache.complete_path(&key.digest).is_some());
+    assert_eq!(mock.served.load(Ordering::SeqCst), 4 * MIB + 5);
+
+    // A flipped byte in the middle: reads before the end are served (unverified, as
+    // documented), the read that reaches the end fails, the failure is counted and
+    // told, and nothing of that fetch stays.
+    let (data, key) = blob(6 * MIB, 22);
+    let mock = Mock::new(&data);
+    mock.corrupt_at.store(2 * MIB + 3, Ordering::SeqCst);
+    let f = mock.dyn_();
+    let step = MIB / 2;
+    let mut off = 0;
+    let mut last = None;
+    while off < 6 * MIB {
+        match cache.read(&key, off, step as u32, &f).await {
+            Ok(b) => assert_eq!(b.len() as u64, step),
+            Err(e) => {
+                last = Some((off, e));
+                break;
+            }
+        }
+        off += step;
+    }
+    // The read reaching the end fails at the latest (a read-ahead that completes the
+    // blob first may hand the mismatch to a reader waiting on it earlier).
+    let (at, e) = last.expect("a read reaching the end succeeded");
+    assert!(
+        at > 2 * MIB,
+        "failed at {at}, before the flipped byte was fetched"
+    );
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert_eq!(cache.failures(&key.digest), 1);
+    assert_eq!(told.try_recv().unwrap(), key.digest);
+    assert!(cache.complete_path(&key.digest).is_none());
+    assert_eq!(cache.stats().partial_blobs, 0);
+    // The registry serves the right bytes again: a new whole read verifies.
+    mock.corrupt_at.store(u64::MAX, Ordering::SeqCst);
+    let got = cache.read(&key, 0, 6 * MIB as u32, &f).await.unwrap();
+    assert!(got == data);
+    assert_eq!(cache.failures(&key.digest), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_complete_serves_no_byte_before_the_whole_blob_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(CacheConfig {
+        verify: Verify::Complete,
+        ..config(dir.path(), MIB)
+    })
+    .unwrap();
+    let (data, key) = blob(5 * MIB, 23);
+    let mock = Mock::new(&data);
+    mock.corrupt_at.store(4 * MIB + 1, Ordering::SeqCst);
+    let f = mock.dyn_();
+    // A small read at the start is refused: a byte far from it is wrong.
+    let e = cache.read(&key, 0, 100, &f).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    mock.corrupt_at.store(u64::MAX, Ordering::SeqCst);
+    let got = cache.read(&key, 100, 100, &f).await.unwrap();
+    assert_eq!(&got[..], slice(&data, 100, 100));
+    assert!(cache.complete_path(&key.digest).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_larger_than_the_budget_is_verified_as_it_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(CacheConfig {
+        max_bytes: 2 * MIB,
+        ..config(dir.path(), MIB)
+    })
+    .unwrap();
+    let (data, key) = blob(5 * MIB + 7, 24);
+    let mock = Mock::new(&data);
+    let f = mock.dyn_();
+    let got = cache.read(&key, 5 * MIB - 10, 4096, &f).await.unwrap();
+    assert_eq!(&got[..], slice(&data, 5 * MIB - 10, 17));
+    assert!(cache.complete_path(&key.digest).is_none());
+    assert!(cache.stats().bytes <= 2 * MIB);
+    mock.corrupt_at.store(7, Ordering::SeqCst);
+    let e = cache.read(&key, 5 * MIB, 7, &f).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
+    assert_eq!(cache.failures(&key.digest), 1);
 }

@@ -44,6 +44,12 @@ pub struct MountArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
     passthrough: bool,
+    /// Which blob reads wait for the whole blob to match its digest: `end` (a read that
+    /// reaches a blob's last byte never succeeds unless all of it matched; bytes in the
+    /// middle of a blob being fetched are served unverified, as they arrive) or
+    /// `complete` (every read waits until the whole blob is fetched and verified)
+    #[arg(long, value_name = "WHEN", default_value = "end", value_parser = parse_verify)]
+    verify: cache::Verify,
     /// A registry to list at the top of the mount; repeatable (those registries.conf names
     /// or with stored credentials are listed too, others once they have answered)
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
@@ -112,6 +118,14 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     Ok((n * mult as f64) as u64)
 }
 
+fn parse_verify(s: &str) -> std::result::Result<cache::Verify, String> {
+    match s {
+        "end" => Ok(cache::Verify::End),
+        "complete" => Ok(cache::Verify::Complete),
+        _ => Err(format!("invalid value {s:?} (use end or complete)")),
+    }
+}
+
 fn cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     flag.or_else(cache::default_dir)
         .ok_or_else(|| Error::invalid("no cache directory: pass --cache-dir (HOME is not set)"))
@@ -136,6 +150,7 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
         cache.max_bytes = size;
     }
     cache.fetch_timeout = a.timeout;
+    cache.verify = a.verify;
     cache.record_stats = Some(STATS_EVERY);
     let mut docker = a.image.docker_options(global, &a.retry)?;
     docker.timeout = a.timeout;

@@ -172,6 +172,14 @@ pub trait Backend: Send + Sync + 'static {
         self.local_blob(digest).is_some()
     }
 
+    /// How many times blob `digest` failed verification so far (its bytes were found
+    /// wrong and dropped). Bytes of the blob served before this number changed may have
+    /// been wrong. Must not wait on the network.
+    fn blob_failures(&self, digest: &str) -> u64 {
+        let _ = digest;
+        0
+    }
+
     /// Counters to show in `MOUNT/.scry/stats.json` (cache hits, bytes fetched, …).
     fn stats(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -138,6 +138,20 @@ impl Inodes {
         self.lock().by_key.remove(key);
     }
 
+    /// The inodes the kernel knows whose content is blob `digest` (any blob: `None`).
+    pub fn showing_blob(&self, digest: Option<&str>) -> Vec<u64> {
+        self.lock()
+            .nodes
+            .iter()
+            .filter(|(_, e)| match (e.node.blob_digest(), digest) {
+                (Some(d), Some(want)) => d == want,
+                (Some(_), None) => true,
+                (None, _) => false,
+            })
+            .map(|(ino, _)| *ino)
+            .collect()
+    }
+
     /// (inodes with a node, numbers handed out).
     pub fn counts(&self) -> (usize, u64) {
         let t = self.lock();

@@ -36,6 +36,8 @@ struct State {
     copies: Vec<CopyRequest>,
     /// How many copy checks opened the destination.
     checks: usize,
+    /// Verification failures per blob digest.
+    blob_failures: HashMap<String, u64>,
 }
 
 /// See the module documentation.
@@ -133,6 +135,15 @@ impl MockBackend {
     }
 
     /// Lets every `hold:` copy (waiting or future) finish.
+    /// Counts a verification failure of blob `digest` (as the cache would).
+    pub fn fail_verification(&self, digest: &str) {
+        *self
+            .lock()
+            .blob_failures
+            .entry(digest.to_string())
+            .or_default() += 1;
+    }
+
     pub fn release_copies(&self) {
         self.gate.add_permits(1 << 20);
     }
@@ -345,6 +356,10 @@ impl Backend for MockBackend {
             )));
         }
         Ok(blob.slice(offset as usize..(offset + u64::from(len)) as usize))
+    }
+
+    fn blob_failures(&self, digest: &str) -> u64 {
+        self.lock().blob_failures.get(digest).copied().unwrap_or(0)
     }
 
     async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {

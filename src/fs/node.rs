@@ -44,6 +44,19 @@ pub(crate) enum Node {
     JobStatus(Arc<Job>),
 }
 
+impl Node {
+    /// The digest of the blob this node reads, when it is a blob file.
+    pub fn blob_digest(&self) -> Option<&str> {
+        match self {
+            Node::File(f) => match &f.content {
+                Content::Blob { digest, .. } => Some(digest),
+                Content::Inline(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// Directories inside an image directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Sub {

@@ -153,7 +153,8 @@ fn parse(b: &[u8]) -> Option<GoTime> {
         Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
             let hh = digits(b, i + 1, 2)?;
             let mm = digits(b, i + 4, 2)?;
-            if hh > 24 || mm > 60 {
+            // As Go's RFC 3339 parser: hours 00-23, minutes 00-59 (`+24:00` is refused).
+            if hh > 23 || mm > 59 {
                 return None;
             }
             let secs = (hh * 3600 + mm * 60) as i32;
@@ -235,6 +236,9 @@ mod tests {
             "2020-01-02T03:04:60Z",
             "2020-01-02T03:04:05.Z",
             "2020-01-02T03:04:05+0200",
+            "2020-01-02T03:04:05+24:00",
+            "2020-01-02T03:04:05-24:00",
+            "2020-01-02T03:04:05+23:60",
             "2020-01-02T03:04:05Zjunk",
             "20-01-02T03:04:05Z",
             "+2020-01-02T03:04:05Z",

@@ -254,6 +254,10 @@ impl Backend for RegistryBackend {
         Ok(bytes)
     }
 
+    fn blob_failures(&self, digest: &str) -> u64 {
+        self.cache.failures(digest)
+    }
+
     async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {
         // A flag whose value is still to come (on the next line) is not an error yet.
         if !open_destination {

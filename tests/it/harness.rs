@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod command;
+pub mod faultproxy;
 pub mod fixtures;
 pub mod http;
 pub mod image;

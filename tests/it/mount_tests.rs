@@ -19,6 +19,7 @@ mod errors;
 mod fakereg;
 mod interop;
 mod passthrough;
+mod verify;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -541,3 +541,54 @@ async fn docker_schema2_images_are_laid_out_in_their_oci_form() {
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
+
+#[tokio::test]
+async fn a_config_time_go_refuses_is_an_error_not_a_panic() {
+    let t = setup();
+    // Go's RFC 3339 parser takes offsets up to 23:59; `+24:00` once panicked here.
+    let bad = t.mock.push_image(
+        REG,
+        "app/odd",
+        Some("1"),
+        &config_json("2024-01-02T03:04:05+24:00", "amd64"),
+        &[b"layer"],
+    );
+    let dir = format!("{REG}/app/odd/1");
+    // The directory is there (its time is when it was first seen, not the config's).
+    let attr = t.walk(&dir).await.unwrap();
+    assert_ne!(
+        attr.mtime,
+        SystemTime::from(chrono::DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z").unwrap())
+    );
+    assert!(t.walk(&format!("{dir}/config.json")).await.is_ok());
+    assert!(t
+        .walk(&format!("{dir}/blobs/sha256/{}", hex(&bad.layers[0])))
+        .await
+        .is_ok());
+    // inspect.json, which needs the time, fails naming it.
+    let err = t.walk(&format!("{dir}/inspect.json")).await.unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::Io);
+    assert!(format!("{err:?}").contains("+24:00"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_handle_open_when_its_blob_failed_verification_reads_eio() {
+    let t = setup();
+    let path = format!("{REG}/app/web/v1/blobs/sha256/{}", hex(&t.a.layers[1]));
+    let ino = t.ino(&path).await;
+    let before = t.fs.open(ino, libc::O_RDONLY, false).await.unwrap();
+    assert_eq!(
+        &t.fs.read(ino, before.fh, 0, 5).await.unwrap()[..],
+        b"layer"
+    );
+    t.mock.fail_verification(&t.a.layers[1]);
+    // What `before` was served may have come from the bad bytes: it reads EIO now.
+    let err = t.fs.read(ino, before.fh, 5, 5).await.unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::Io);
+    assert!(err.message().contains("failed verification"), "{err:?}");
+    // A handle opened afterwards reads again; other blobs were never affected.
+    let after = t.fs.open(ino, libc::O_RDONLY, false).await.unwrap();
+    assert_eq!(&t.fs.read(ino, after.fh, 0, 5).await.unwrap()[..], b"layer");
+    assert_eq!(t.fs.inodes_of_blob(&t.a.layers[1]), vec![ino]);
+    assert!(t.fs.inodes_of_all_blobs().contains(&ino));
+}
