@@ -60,6 +60,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
 pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
 /// Default largest read-ahead window: 32 MiB.
 pub const DEFAULT_READ_AHEAD_MAX: u64 = 32 << 20;
+/// How long a failed fetch answers for the blob's next reads (see
+/// `BlobCache::recent_failure`).
+const FAILURE_MEMORY: Duration = Duration::from_secs(2);
 /// Default share of the filesystem the cache may fill it up to.
 pub const DEFAULT_MAX_FS_FRACTION: f64 = 0.95;
 
@@ -460,6 +463,9 @@ impl BlobCache {
                 range.start, range.end, key.digest
             )
         };
+        if let Some(e) = self.recent_failure(&state) {
+            return Err(e.context(what()));
+        }
         if range.end == key.size || self.shared.config.verify == Verify::Complete {
             return self
                 .read_verified(&state, key, range.clone(), fetcher)
@@ -516,6 +522,22 @@ impl BlobCache {
             "{}: the cached chunks kept changing",
             what()
         )))
+    }
+
+    /// The failure of a fetch of this blob that ended less than [`FAILURE_MEMORY`] ago
+    /// with no fetch succeeding since: a read right after it (the kernel reads a page
+    /// again at once when its read-ahead failed) fails the same way instead of waiting
+    /// for the network again, so one read costs one timeout.
+    fn recent_failure(&self, state: &BlobState) -> Option<Error> {
+        let f = state.hints.failed.lock().unwrap();
+        let (at, e) = f.as_ref()?;
+        let ago = at.elapsed();
+        (ago < FAILURE_MEMORY).then(|| {
+            replicate(e).context(format!(
+                "not asked again {} ms after that failure",
+                ago.as_millis()
+            ))
+        })
     }
 
     /// Bytes `range` of the blob once all of it matched its digest: from the complete

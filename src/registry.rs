@@ -8,6 +8,7 @@
 //! 404 → `NotFound` (`ImageNotFound` for an unknown manifest), 401/403 after authenticating → `Unauthorized`, others → `Network`
 //! or `Other` with the registry's own error text. Secrets never appear in errors or logs.
 
+mod body;
 mod challenge;
 mod response;
 mod tls;
@@ -24,6 +25,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
+pub use body::OpenedBlob;
 pub use challenge::Challenge;
 pub use response::RegistryErrorBody;
 pub use upload::UploadStart;
@@ -238,6 +240,7 @@ impl Client {
     async fn ping_at(&self, base: &str) -> Result<Pinged> {
         let url = format!("{base}/v2/");
         let mut attempt = 0;
+        let mut throttle = Throttle::default();
         loop {
             let res = self
                 .inner
@@ -256,6 +259,9 @@ impl Client {
                             challenge,
                         });
                     }
+                    if throttle.wait(&resp, &url).await {
+                        continue;
+                    }
                     if self.should_retry(status, attempt) {
                         attempt += 1;
                         self.backoff(attempt).await;
@@ -266,7 +272,8 @@ impl Client {
                     )));
                 }
                 Err(e) => {
-                    if attempt < self.inner.config.retry_times {
+                    // A TLS handshake a plain-HTTP server answered is no passing fault.
+                    if attempt < self.inner.config.retry_times && !response::is_tls_failure(&e) {
                         attempt += 1;
                         self.backoff(attempt).await;
                         continue;
@@ -344,6 +351,7 @@ impl Client {
         let mut attempt = 0;
         let mut refreshed = false;
         let mut challenged = false;
+        let mut throttle = Throttle::default();
         loop {
             let url = if absolute {
                 path.to_string()
@@ -409,9 +417,15 @@ impl Client {
                             continue;
                         }
                     }
+                    if retriable && throttle.wait(&resp, &url).await {
+                        continue;
+                    }
                     if retriable && self.should_retry(status, attempt) {
                         attempt += 1;
-                        self.backoff(attempt).await;
+                        match retry_after(resp.headers()) {
+                            Some(d) => tokio::time::sleep(d.min(RETRY_AFTER_MAX)).await,
+                            None => self.backoff(attempt).await,
+                        }
                         continue;
                     }
                     return Ok(resp);
@@ -427,7 +441,11 @@ impl Client {
                         base = format!("http://{}", self.inner.api_host);
                         continue;
                     }
-                    if retriable && attempt < self.inner.config.retry_times && !e.is_builder() {
+                    if retriable
+                        && attempt < self.inner.config.retry_times
+                        && !e.is_builder()
+                        && !response::is_tls_failure(&e)
+                    {
                         attempt += 1;
                         tracing::debug!("{method} {url}: {}", response::describe_reqwest(&e));
                         self.backoff(attempt).await;
@@ -591,13 +609,37 @@ impl Client {
         digest: &str,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BlobResponse> {
+        let spec = range
+            .filter(|r| r.end > r.start)
+            .map(|r| format!("bytes={}-{}", r.start, r.end - 1));
+        self.get_blob_spec(repo, digest, spec).await
+    }
+
+    /// GET blob bytes from `start` to `end` (to its end when `None`).
+    pub(crate) async fn get_blob_from(
+        &self,
+        repo: &str,
+        digest: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<BlobResponse> {
+        let spec = match end {
+            Some(e) => format!("bytes={start}-{}", e.saturating_sub(1)),
+            None => format!("bytes={start}-"),
+        };
+        self.get_blob_spec(repo, digest, Some(spec)).await
+    }
+
+    async fn get_blob_spec(
+        &self,
+        repo: &str,
+        digest: &str,
+        range: Option<String>,
+    ) -> Result<BlobResponse> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let mut headers = HeaderMap::new();
-        if let Some(r) = &range {
-            if r.end > r.start {
-                let v = format!("bytes={}-{}", r.start, r.end - 1);
-                headers.insert(RANGE, challenge::header_value(&v)?);
-            }
+        if let Some(v) = &range {
+            headers.insert(RANGE, challenge::header_value(v)?);
         }
         let resp = self
             .send(Method::GET, &path, Some(repo), Access::Pull, headers)
@@ -744,6 +786,63 @@ impl Client {
 /// answering — what a registry that requires client certificates does when it gets
 /// none it accepts (with TLS 1.3 the client learns of it only then, not during the
 /// handshake).
+/// Attempts a request gets while the registry answers 429 Too Many Requests, whatever
+/// `--retry-times` says (as containers/image does).
+const THROTTLED_ATTEMPTS: u32 = 5;
+/// First wait after a 429 without `Retry-After`; doubled after each further one.
+const THROTTLED_FIRST_DELAY: Duration = Duration::from_secs(2);
+/// Longest wait honoured, whatever `Retry-After` asks.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+
+/// The 429 answers one request met so far.
+#[derive(Default)]
+struct Throttle {
+    seen: u32,
+    delay: Option<Duration>,
+}
+
+impl Throttle {
+    /// After a 429 with attempts left: waits as `Retry-After` asks (capped), or backs
+    /// off exponentially, and says to try again.
+    async fn wait(&mut self, resp: &reqwest::Response, url: &str) -> bool {
+        if resp.status() != StatusCode::TOO_MANY_REQUESTS {
+            return false;
+        }
+        self.seen += 1;
+        if self.seen >= THROTTLED_ATTEMPTS {
+            return false;
+        }
+        let fallback = self.delay.unwrap_or(THROTTLED_FIRST_DELAY);
+        let d = retry_after(resp.headers())
+            .unwrap_or(fallback)
+            .min(RETRY_AFTER_MAX);
+        self.delay = Some((fallback * 2).min(RETRY_AFTER_MAX));
+        tracing::info!(
+            "too many requests to {url}: waiting {:.1}s before attempt {}",
+            d.as_secs_f64(),
+            self.seen + 1
+        );
+        tokio::time::sleep(d).await;
+        true
+    }
+}
+
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date (a date in the
+/// past is no wait).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let left = when.signed_duration_since(chrono::Utc::now());
+    Some(left.to_std().unwrap_or(Duration::ZERO))
+}
+
 fn connection_hint(https: bool, e: &Error) -> &'static str {
     let text = e.to_string().to_lowercase();
     if text.contains("wrong version number") {
@@ -825,6 +924,36 @@ fn head_info(resp: &reqwest::Response) -> HeadInfo {
         size: header_string(h, "content-length").and_then(|s| s.parse().ok()),
         content_type: header_string(h, CONTENT_TYPE.as_str()),
         digest: header_string(h, "docker-content-digest"),
+    }
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    fn after(v: &str) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_str(v).unwrap(),
+        );
+        retry_after(&h)
+    }
+
+    #[test]
+    fn seconds_and_http_dates() {
+        assert_eq!(after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let d = after(&soon).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(after("soon"), None);
+        assert_eq!(after("-5"), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }
 

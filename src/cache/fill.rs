@@ -19,6 +19,10 @@ use super::state::{Arrived, BlobState, FillJob, Gen, JobKind, Outcome};
 use super::{blocking, BlobKey, RangeFetcher, Shared};
 use crate::error::{Error, Result};
 
+/// A fetch failure that took at least this long answers the blob's next reads for a
+/// moment (see `BlobCache::recent_failure`).
+const SLOW_FAILURE: Duration = Duration::from_secs(1);
+
 type Pending = HashMap<u64, (u64, watch::Sender<Option<Outcome>>)>;
 
 /// Reads until `buf` is full or the body ends; the number of bytes read.
@@ -59,6 +63,7 @@ impl Shared {
         job: FillJob,
         fetcher: Arc<dyn RangeFetcher>,
     ) {
+        let started = std::time::Instant::now();
         let p = job.part.clone();
         let req = p.chunk_range(job.chunks.start).start..p.chunk_range(job.chunks.end - 1).end;
         let mut pending: Pending = job
@@ -92,6 +97,10 @@ impl Shared {
             "fetching bytes {}-{} of blob {}",
             req.start, req.end, key.digest
         )));
+        // Only a failure that took long (a stall, a timeout) is worth not repeating.
+        if err.kind() == crate::ErrorKind::Network && started.elapsed() >= SLOW_FAILURE {
+            *state.hints.failed.lock().unwrap() = Some((std::time::Instant::now(), err.clone()));
+        }
         for (c, (id, tx)) in pending.drain() {
             state.resolve(c, id, tx, Err(err.clone()));
         }
@@ -188,6 +197,7 @@ impl Shared {
         };
         match (store, kind) {
             (Store::Stored, _) => {
+                state.hints.failed.lock().unwrap().take();
                 if p.all_present() {
                     // The chunk that completes the blob is only handed out once verified.
                     if let Err(e) = self.finish(state).await {
@@ -237,9 +247,7 @@ impl Shared {
             return Store::NoRoom;
         }
         let res = p.write_chunk(c, bytes);
-        if !matches!(res, Ok(Stored::Written)) {
-            self.unreserve(&key, n);
-        }
+        self.settle(&key, n, matches!(res, Ok(Stored::Written)));
         match res {
             Ok(Stored::Written) | Ok(Stored::AlreadyPresent) => Store::Stored,
             Ok(Stored::Stale) => Store::Stale,

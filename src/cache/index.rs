@@ -42,6 +42,10 @@ pub(crate) struct Index {
     total: u64,
     /// Bytes added since the last merge of a scan.
     since_scan: u64,
+    /// Bytes reserved but not yet on disk, per key: a scan cannot see them, so a merge
+    /// adds them back (else writes in flight would be forgotten and overshoot the
+    /// budget until the next scan).
+    pending: HashMap<Key, u64>,
 }
 
 /// Share of the budget a process may store between two scans of the directory.
@@ -60,6 +64,26 @@ impl Index {
             lru: LruCache::unbounded(),
             total: 0,
             since_scan: 0,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Notes `bytes` of `key` as reserved and not yet written.
+    pub(crate) fn begin_write(&mut self, key: &Key, bytes: u64) {
+        *self.pending.entry(key.clone()).or_default() += bytes;
+    }
+
+    /// Ends a write begun with [`Index::begin_write`]: its bytes are on disk now (or,
+    /// when it failed, no longer counted at all).
+    pub(crate) fn end_write(&mut self, key: &Key, bytes: u64, written: bool) {
+        if let Some(p) = self.pending.get_mut(key) {
+            *p = p.saturating_sub(bytes);
+            if *p == 0 {
+                self.pending.remove(key);
+            }
+        }
+        if !written {
+            self.sub(key, bytes);
         }
     }
 
@@ -160,6 +184,21 @@ impl Index {
                 None => {
                     self.lru.push(k.clone(), *e);
                     self.lru.demote(k);
+                }
+            }
+        }
+        // Writes still in flight are not on disk yet: they still count.
+        for (k, n) in &self.pending {
+            match self.lru.peek_mut(k) {
+                Some(x) => x.bytes += n,
+                None => {
+                    self.lru.push(
+                        k.clone(),
+                        Entry {
+                            bytes: *n,
+                            complete: false,
+                        },
+                    );
                 }
             }
         }
@@ -311,7 +350,14 @@ impl Shared {
             }
         }
         idx.add(key, bytes);
+        idx.begin_write(key, bytes);
         true
+    }
+
+    /// Ends a reservation made with [`Shared::reserve`] once its bytes are on disk
+    /// (`written`) or were not stored after all.
+    pub(crate) fn settle(&self, key: &Key, bytes: u64, written: bool) {
+        self.index.lock().unwrap().end_write(key, bytes, written);
     }
 
     /// Merges a fresh scan of the directory into the index, so entries other processes
@@ -326,11 +372,6 @@ impl Shared {
                 self.layout.root().display()
             ),
         }
-    }
-
-    /// Gives back a reservation that was not used.
-    pub(crate) fn unreserve(&self, key: &Key, bytes: u64) {
-        self.index.lock().unwrap().sub(key, bytes);
     }
 
     /// Evicts the least recently used entry that nobody uses, other than `except`.
@@ -366,6 +407,30 @@ mod tests {
             bytes,
             complete: true,
         }
+    }
+
+    #[test]
+    fn a_scan_does_not_forget_writes_in_flight() {
+        let mut idx = Index::new();
+        let k = Key::Blob("a".repeat(64));
+        let j = Key::Blob("b".repeat(64));
+        // Two chunks of `k` reserved; one is on disk when the scan looks, one is not;
+        // `j` is reserved and not written at all yet.
+        idx.add(&k, 8);
+        idx.begin_write(&k, 8);
+        idx.end_write(&k, 8, true);
+        idx.add(&k, 8);
+        idx.begin_write(&k, 8);
+        idx.add(&j, 4);
+        idx.begin_write(&j, 4);
+        let t = SystemTime::UNIX_EPOCH;
+        idx.merge(vec![(k.clone(), Entry { bytes: 8, complete: false }, t)]);
+        assert_eq!(idx.total(), 20, "what is being written still counts");
+        idx.end_write(&k, 8, true);
+        idx.end_write(&j, 4, false);
+        assert_eq!(idx.total(), 16, "a write that failed no longer counts");
+        idx.merge(vec![(k.clone(), Entry { bytes: 16, complete: false }, t)]);
+        assert_eq!(idx.total(), 16);
     }
 
     #[test]

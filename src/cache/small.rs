@@ -57,9 +57,10 @@ impl BlobCache {
             fs::rename(&tmp, &path)?;
             sync_dir(&sh.layout.small_dir())
         };
-        if let Err(e) = write() {
+        let res = write();
+        sh.settle(&key, bytes.len() as u64, res.is_ok());
+        if let Err(e) = res {
             let _ = remove_if_present(&tmp);
-            sh.unreserve(&key, bytes.len() as u64);
             return Err(Error::from(e).context(format!("caching {digest}")));
         }
         Ok(true)

@@ -136,13 +136,12 @@ struct Fetcher {
 #[async_trait]
 impl RangeFetcher for Fetcher {
     async fn fetch(&self, key: &BlobKey, range: Range<u64>) -> Result<FetchedRange> {
-        let resp = self
-            .client
-            .get_blob(&self.repository, &key.digest, Some(range.clone()))
-            .await?;
         // A registry that ignores Range sends the whole blob from its start.
-        let offset = if resp.partial { range.start } else { 0 };
-        Ok(FetchedRange::new(offset, docker::stream_of(resp)))
+        let b = self
+            .client
+            .open_blob(&self.repository, &key.digest, Some(range.clone()))
+            .await?;
+        Ok(FetchedRange::new(b.offset, b.body))
     }
 }
 

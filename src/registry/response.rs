@@ -199,6 +199,30 @@ pub fn next_link(h: &HeaderMap) -> Option<String> {
 }
 
 /// A reqwest error with its causes, without the URL's credentials.
+/// Whether a request failed in the TLS handshake (a plain-HTTP server, a certificate
+/// refused): not a passing fault, so not worth retrying.
+pub fn is_tls_failure(e: &reqwest::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = src {
+        if c.is::<openssl::ssl::Error>() || c.is::<openssl::error::ErrorStack>() {
+            return true;
+        }
+        let t = c.to_string().to_ascii_lowercase();
+        if [
+            "wrong version number",
+            "handshake",
+            "certificate verify failed",
+        ]
+        .iter()
+        .any(|m| t.contains(m))
+        {
+            return true;
+        }
+        src = c.source();
+    }
+    false
+}
+
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() {
         "timed out".to_string()

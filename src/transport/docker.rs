@@ -268,16 +268,6 @@ impl DockerSource {
     }
 }
 
-/// A blob response body as a byte stream.
-pub fn stream_of(resp: registry::BlobResponse) -> BlobStream {
-    use futures_util::TryStreamExt;
-    let s = resp
-        .response
-        .bytes_stream()
-        .map_err(|e| std::io::Error::other(format!("reading blob body: {e}")));
-    Box::pin(tokio_util::io::StreamReader::new(s))
-}
-
 #[async_trait]
 impl ImageSource for DockerSource {
     fn describe(&self) -> String {
@@ -290,13 +280,12 @@ impl ImageSource for DockerSource {
     }
 
     async fn blob(&self, info: &BlobInfo) -> Result<(BlobStream, Option<u64>)> {
-        let resp = self
+        let b = self
             .image
             .client
-            .get_blob(self.image.reference.repository(), &info.digest, None)
+            .open_blob(self.image.reference.repository(), &info.digest, None)
             .await?;
-        let size = resp.size;
-        Ok((stream_of(resp), size))
+        Ok((b.body, b.size))
     }
 
     fn supports_blob_range(&self) -> bool {
@@ -304,21 +293,21 @@ impl ImageSource for DockerSource {
     }
 
     async fn blob_range(&self, info: &BlobInfo, range: Range<u64>) -> Result<BlobStream> {
-        let resp = self
+        let b = self
             .image
             .client
-            .get_blob(
+            .open_blob(
                 self.image.reference.repository(),
                 &info.digest,
                 Some(range.clone()),
             )
             .await?;
-        if resp.partial {
-            return Ok(stream_of(resp));
+        if b.partial {
+            return Ok(b.body);
         }
         // The registry ignored Range: skip to the start and stop at the end.
         use tokio::io::AsyncReadExt;
-        let mut s = stream_of(resp);
+        let mut s = b.body;
         let mut skip = (&mut s).take(range.start);
         tokio::io::copy(&mut skip, &mut tokio::io::sink()).await?;
         Ok(Box::pin(s.take(range.end - range.start)))

@@ -35,32 +35,58 @@ fn flaky_manifest(first: impl Fn() -> Action + Send + Sync + 'static) -> FakeSer
     })
 }
 
+/// A 429 answer with `Retry-After: after` (none when empty).
+fn throttle(after: &'static str) -> impl Fn() -> Action + Send + Sync + 'static {
+    move || {
+        let body = br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#.to_vec();
+        let mut h = vec![("Content-Type", "application/json")];
+        if !after.is_empty() {
+            h.push(("Retry-After", after));
+        }
+        Action::with(429, &h, body)
+    }
+}
+
 #[test]
-fn too_many_requests_then_success_is_retried() {
-    let throttle = || {
-        Action::json(
-            429,
-            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
-        )
-    };
-    let srv = flaky_manifest(throttle);
-    let (code, out, err) = scry_inspect(
+fn too_many_requests_is_retried_as_retry_after_says_without_retry_times() {
+    // Once, with Retry-After in seconds and as an HTTP date: retried out of the box.
+    for after in ["1", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let srv = flaky_manifest(throttle(after));
+        let (code, out, err) = scry_inspect(&srv.host(), &["--no-tags"]);
+        assert_eq!(code, 0, "Retry-After {after}: {err}");
+        assert!(out.contains("amd64"), "{out}");
+        assert_eq!(srv.count("/manifests/1"), 2, "Retry-After {after}");
+    }
+    // With --retry-times as well.
+    let srv = flaky_manifest(throttle("0"));
+    let (code, _, err) = scry_inspect(
         &srv.host(),
         &["--no-tags", "--retry-times=2", "--retry-delay=10ms"],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("amd64"), "{out}");
     assert_eq!(srv.count("/manifests/1"), 2);
+}
 
-    let srv = flaky_manifest(throttle);
+#[test]
+fn a_registry_that_keeps_throttling_fails_after_five_attempts() {
+    let srv = FakeServer::start(|r, _| {
+        if let Some(a) = ping_ok(&r.path) {
+            return a;
+        }
+        throttle("0")()
+    });
     let (code, _, err) = scry_inspect(&srv.host(), &["--no-tags"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("429") && err.contains("slow down"), "{err}");
-    assert_eq!(
-        srv.count("/manifests/1"),
-        1,
-        "no retry without --retry-times"
+    assert_eq!(srv.count("/manifests/1"), 5, "{:?}", srv.requests());
+    // --retry-times adds its attempts after those.
+    let before = srv.count("/manifests/1");
+    let (code, _, err) = scry_inspect(
+        &srv.host(),
+        &["--no-tags", "--retry-times=2", "--retry-delay=1ms"],
     );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(srv.count("/manifests/1") - before, 7);
 }
 
 #[test]

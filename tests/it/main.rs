@@ -13,5 +13,6 @@ mod harness_tests;
 mod inspect_tests;
 mod login_tests;
 mod mount_tests;
+mod proxy_faults;
 mod signing_tests;
 mod sync_tests;

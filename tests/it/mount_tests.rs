@@ -16,7 +16,7 @@ mod browse;
 mod cache;
 mod copyto;
 mod errors;
-mod fakereg;
+pub(crate) mod fakereg;
 mod interop;
 mod passthrough;
 mod verify;

@@ -1,0 +1,148 @@
+//! Commands through the fault proxy in front of the real registry: a body cut off is
+//! resumed with a `Range` request from where it stopped; one cut off every time fails
+//! naming the blob, how far it got and why; a flipped byte fails the copy and leaves
+//! nothing that looks complete; a TLS probe of a plain-HTTP registry is not retried.
+
+use crate::harness::faultproxy::{Fault, FaultProxy, Rule};
+use crate::harness::{run, scry, Registry};
+use crate::mount_tests::fakereg::RawImage;
+
+const LAYER: usize = 6 << 20;
+
+/// `big:latest` (one 6 MiB layer) on a real registry, and a proxy in front of it.
+fn behind_proxy() -> (Registry, FaultProxy, RawImage) {
+    let reg = Registry::plain();
+    let image = RawImage::new(&[LAYER]);
+    image.push(&reg.client(), "big", "latest");
+    let proxy = FaultProxy::start(&reg.url());
+    (reg, proxy, image)
+}
+
+fn copy_to_dir(proxy: &FaultProxy, out: &std::path::Path) -> crate::harness::CmdOutput {
+    run(scry().args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/big:latest", proxy.host()),
+        &format!("dir:{}", out.display()),
+    ]))
+}
+
+fn sha256_file(p: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(std::fs::read(p).unwrap()))
+    )
+}
+
+/// Every blob of the `dir:` image at `out` hashes to its name, and the manifest names
+/// them. (The fake layers are not gzip, so the copy compresses them: their digests
+/// differ from the registry's.)
+#[track_caller]
+fn assert_blobs_verify(out: &std::path::Path) {
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    let mut blobs = 0;
+    for e in std::fs::read_dir(out).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.len() == 64 {
+            let digest = format!("sha256:{name}");
+            assert_eq!(sha256_file(&out.join(&name)), digest);
+            assert!(manifest.contains(&digest), "{manifest}");
+            blobs += 1;
+        }
+    }
+    assert_eq!(blobs, 2, "config and layer");
+}
+
+#[test]
+fn a_body_cut_off_once_is_resumed_from_where_it_stopped() {
+    let (_reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    proxy.add(
+        Rule::on(layer, Fault::CutAfter(1 << 20))
+            .method("GET")
+            .times(1),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("img");
+    let res = copy_to_dir(&proxy, &out);
+    res.assert_success();
+    assert_eq!(proxy.faults(), [Fault::CutAfter(1 << 20)]);
+    let ranges: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains(layer.as_str()))
+        .map(|r| r.range)
+        .collect();
+    assert_eq!(
+        ranges,
+        [None, Some(format!("bytes={}-{}", 1 << 20, LAYER - 1))]
+    );
+    assert_blobs_verify(&out);
+}
+
+#[test]
+fn a_body_cut_off_every_time_fails_naming_the_blob_and_how_far_it_got() {
+    let (_reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    proxy.add(Rule::on(layer, Fault::CutAfter(1000)).method("GET"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("img");
+    let res = copy_to_dir(&proxy, &out);
+    assert_eq!(res.code, Some(1), "{res}");
+    let err = &res.stderr;
+    assert!(err.contains(layer.as_str()), "{err}");
+    assert!(err.contains(&format!("of {LAYER} bytes")), "{err}");
+    // The cause, not just "error decoding response body".
+    assert!(
+        err.contains("end of file") || err.contains("ended early") || err.contains("closed"),
+        "{err}"
+    );
+    // Bounded: a fixed number of resumed requests, then the failure.
+    let gets = proxy.count(layer);
+    assert!((2..=40).contains(&gets), "{gets} requests");
+    assert!(!out.join("manifest.json").exists(), "looks complete");
+}
+
+#[test]
+fn a_flipped_byte_fails_the_copy_and_leaves_nothing_that_looks_complete() {
+    let (_reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    proxy.add(
+        Rule::on(layer, Fault::FlipByte(4321))
+            .method("GET")
+            .times(1),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("img");
+    let res = copy_to_dir(&proxy, &out);
+    assert_eq!(res.code, Some(1), "{res}");
+    assert!(res.stderr.contains("digest"), "{res}");
+    assert!(res.stderr.contains(layer.as_str()), "{res}");
+    assert!(!out.join("manifest.json").exists(), "looks complete");
+    // Run again with the registry's bytes right: it completes.
+    copy_to_dir(&proxy, &out).assert_success();
+    assert_blobs_verify(&out);
+}
+
+#[test]
+fn the_tls_probe_of_a_plain_http_registry_is_not_retried() {
+    let (reg, proxy, _image) = behind_proxy();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy_to_dir(&proxy, &src).assert_success();
+    let res = run(scry().args([
+        "--debug",
+        "copy",
+        "--retry-times=3",
+        "--dest-tls-verify=false",
+        &format!("dir:{}", src.display()),
+        &format!("docker://{}/pushed:1", reg.url()),
+    ]));
+    res.assert_success();
+    assert!(
+        !res.stderr.contains("retrying in"),
+        "a TLS handshake answered in plain HTTP was retried: {}",
+        res.stderr
+    );
+}
