@@ -424,12 +424,26 @@ mod tests {
         idx.add(&j, 4);
         idx.begin_write(&j, 4);
         let t = SystemTime::UNIX_EPOCH;
-        idx.merge(vec![(k.clone(), Entry { bytes: 8, complete: false }, t)]);
+        idx.merge(vec![(
+            k.clone(),
+            Entry {
+                bytes: 8,
+                complete: false,
+            },
+            t,
+        )]);
         assert_eq!(idx.total(), 20, "what is being written still counts");
         idx.end_write(&k, 8, true);
         idx.end_write(&j, 4, false);
         assert_eq!(idx.total(), 16, "a write that failed no longer counts");
-        idx.merge(vec![(k.clone(), Entry { bytes: 16, complete: false }, t)]);
+        idx.merge(vec![(
+            k.clone(),
+            Entry {
+                bytes: 16,
+                complete: false,
+            },
+            t,
+        )]);
         assert_eq!(idx.total(), 16);
     }
 

@@ -403,7 +403,11 @@ async fn a_read_right_after_a_timed_out_fetch_fails_at_once() {
     // The kernel reads the page again at once: that read does not wait a second time.
     let e = cache.read(&key, 20, 10, &f).await.unwrap_err();
     assert!(e.to_string().contains("not asked again"), "{e}");
-    assert_eq!(mock.request_count(), asked, "asked the stalled registry again");
+    assert_eq!(
+        mock.request_count(),
+        asked,
+        "asked the stalled registry again"
+    );
     // The registry answers again: reads recover by themselves.
     mock.release();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -188,3 +188,63 @@ fn looking_at_a_missing_directory_creates_nothing() {
     assert_eq!(c.prune(0).unwrap().removed_entries, 0);
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_parallel_readers_never_take_the_cache_past_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 12 * MIB;
+    let cache = BlobCache::open(CacheConfig {
+        max_bytes: budget,
+        // Rescans often, as a small budget makes them: each one must keep counting
+        // the chunks still being written.
+        ..config(dir.path(), MIB)
+    })
+    .unwrap();
+    let blobs: Vec<_> = (0..6).map(|i| blob(6 * MIB + 3, 80 + i)).collect();
+    let mocks: Vec<_> = blobs.iter().map(|(d, _)| Mock::new(d)).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let (stop, peak, path) = (stop.clone(), peak.clone(), dir.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            while !stop.load(Ordering::SeqCst) {
+                peak.fetch_max(disk_bytes(&path), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let mut readers = Vec::new();
+    for r in 0..16u64 {
+        let cache = cache.clone();
+        let work: Vec<_> = blobs
+            .iter()
+            .zip(&mocks)
+            .map(|((d, k), m)| (d.clone(), k.clone(), m.dyn_()))
+            .collect();
+        readers.push(tokio::spawn(async move {
+            let mut x = r.wrapping_mul(0x9E37_79B9) | 1;
+            for _ in 0..40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (data, key, f) = &work[(x % work.len() as u64) as usize];
+                // Middle ranges only: a read that reaches the end waits for the whole
+                // blob, which would serialise the readers.
+                let off = (x >> 8) % (key.size - 2 * MIB);
+                let got = cache.read(key, off, 256 << 10, f).await.unwrap();
+                assert_eq!(&got[..], &data[off as usize..off as usize + got.len()]);
+            }
+        }));
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    watcher.await.unwrap();
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= budget,
+        "16 readers took the cache to {peak} bytes, budget {budget}"
+    );
+    assert!(cache.stats().bytes <= budget, "{:?}", cache.stats());
+}
