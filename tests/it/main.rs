@@ -5,6 +5,7 @@ mod client_cert_tests;
 mod client_tests;
 mod copy_docker;
 mod copy_matrix;
+mod crash_tests;
 mod exit_codes;
 mod fake;
 mod faults;
