@@ -108,7 +108,7 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn kill_9_of_a_copy_to_dir_leaves_nothing_complete_and_a_rerun_completes() {
-    let (_reg, proxy, layer) = stalled_source();
+    let (_reg, proxy, _layer) = stalled_source();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("img");
     let dest = format!("dir:{}", out.display());
@@ -123,7 +123,7 @@ fn kill_9_of_a_copy_to_dir_leaves_nothing_complete_and_a_rerun_completes() {
 
 #[test]
 fn kill_9_of_a_copy_into_a_shared_oci_layout_keeps_its_images() {
-    let (reg, proxy, layer) = stalled_source();
+    let (reg, proxy, _layer) = stalled_source();
     let fx = Fixtures::push_all(&reg);
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("layout");
