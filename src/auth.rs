@@ -110,6 +110,19 @@ impl Auth {
 /// matching key among `host/ns/repo`, `host/ns`, `host`; otherwise an entry whose key is a
 /// URL or alias of the host (`https://index.docker.io/v1/` for `docker.io`); otherwise the
 /// file's `credsStore` helper. A corrupt file is an `InvalidInput` error naming it.
+/// Parses the credentials file at `path` as an auth.json and as a legacy
+/// `~/.dockercfg`, keeping nothing: whether it is well formed (fuzzing, tests).
+#[doc(hidden)]
+pub fn check_file(path: &Path) -> Result<()> {
+    for legacy in [false, true] {
+        file::parse(&AuthPath {
+            path: path.to_path_buf(),
+            legacy,
+        })?;
+    }
+    Ok(())
+}
+
 pub fn lookup(env: &AuthEnv, authfile: Option<&Path>, key: &str) -> Result<Auth> {
     lookup_in(env, env.image_authfile(authfile).as_deref(), key)
 }

@@ -10,7 +10,7 @@
 //! - the destination is committed only after everything was written.
 
 mod compress;
-mod convert;
+pub(crate) mod convert;
 mod convert_image;
 mod diff_id;
 mod progress;

@@ -9,6 +9,8 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod goparse;
 pub mod inspect;
 pub mod manifest;

@@ -9,7 +9,7 @@
 //! or `Other` with the registry's own error text. Secrets never appear in errors or logs.
 
 mod body;
-mod challenge;
+pub(crate) mod challenge;
 mod response;
 mod tls;
 mod upload;
