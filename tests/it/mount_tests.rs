@@ -19,6 +19,7 @@ mod errors;
 pub(crate) mod fakereg;
 mod interop;
 mod passthrough;
+mod stress;
 mod verify;
 
 use std::fs::File;
@@ -168,6 +169,11 @@ impl Mount {
     /// `MNT/rel`.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.mnt.join(rel)
+    }
+
+    /// The foreground mount process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a foreground mount").id()
     }
 
     /// The blob cache directory.
