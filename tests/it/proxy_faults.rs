@@ -146,3 +146,129 @@ fn the_tls_probe_of_a_plain_http_registry_is_not_retried() {
         res.stderr
     );
 }
+
+/// What a destination shows after a failed copy: whether it looks complete.
+fn looks_complete(dest: &str, dir: &std::path::Path, reg: &Registry) -> bool {
+    match dest.split_once(':').map(|(t, _)| t) {
+        Some("oci") => std::fs::read_to_string(dir.join("layout/index.json"))
+            .is_ok_and(|i| i.contains("\"t1\"")),
+        Some("oci-archive") => dir.join("img.tar").exists(),
+        Some("docker-archive") => dir.join("img-d.tar").exists(),
+        Some("docker") => {
+            let out = run(crate::harness::skopeo().args([
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{}/copied:t1", reg.url()),
+            ]));
+            out.success()
+        }
+        _ => unreachable!("{dest}"),
+    }
+}
+
+#[test]
+fn a_flipped_byte_reaches_no_destination_and_a_rerun_completes() {
+    let (reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let dests = [
+        format!("oci:{}:t1", d.join("layout").display()),
+        format!("oci-archive:{}:t1", d.join("img.tar").display()),
+        format!("docker-archive:{}:copied:t1", d.join("img-d.tar").display()),
+        format!("docker://{}/copied:t1", reg.url()),
+    ];
+    for dest in &dests {
+        let before = proxy.faults().len();
+        proxy.clear();
+        proxy.add(Rule::on(layer, Fault::FlipByte(777)).method("GET").times(1));
+        let res = run(scry().args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}/big:latest", proxy.host()),
+            dest,
+        ]));
+        assert_eq!(res.code, Some(1), "{dest}: {res}");
+        assert!(res.stderr.contains("digest"), "{dest}: {res}");
+        assert_eq!(proxy.faults().len(), before + 1, "{dest}");
+        assert!(
+            !looks_complete(dest, d, &reg),
+            "{dest} looks complete after a failure"
+        );
+        run(scry().args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}/big:latest", proxy.host()),
+            dest,
+        ]))
+        .assert_success();
+        assert!(looks_complete(dest, d, &reg), "{dest}");
+    }
+}
+
+#[test]
+fn server_error_bursts_are_retried_with_retry_times_only() {
+    let (_reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    let tmp = tempfile::tempdir().unwrap();
+    for (code, flags, ok) in [
+        (503, vec!["--retry-times=3", "--retry-delay=10ms"], true),
+        (502, vec!["--retry-times=3", "--retry-delay=10ms"], true),
+        (500, vec![], false),
+    ] {
+        proxy.clear();
+        proxy.add(Rule::on(layer, Fault::Status(code)).method("GET").times(2));
+        let out = tmp.path().join(format!("img-{code}"));
+        let mut args = vec!["copy".to_string(), "--src-tls-verify=false".to_string()];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        args.push(format!("docker://{}/big:latest", proxy.host()));
+        args.push(format!("dir:{}", out.display()));
+        let res = run(scry().args(&args));
+        assert_eq!(res.success(), ok, "{code} {flags:?}: {res}");
+        if ok {
+            assert_blobs_verify(&out);
+        } else {
+            assert!(res.stderr.contains(&code.to_string()), "{res}");
+            assert!(!out.join("manifest.json").exists());
+        }
+    }
+}
+
+#[test]
+fn inspect_and_sync_through_faults() {
+    let (_reg, proxy, image) = behind_proxy();
+    // A flipped config: inspect refuses it, naming the digest.
+    let config = image.config_digest.clone();
+    proxy.add(Rule::on(&config, Fault::FlipByte(3)).method("GET").times(1));
+    let res = run(scry().args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{}/big:latest", proxy.host()),
+    ]));
+    assert_eq!(res.code, Some(1), "{res}");
+    assert!(res.stderr.contains(&config), "{res}");
+    // sync with a layer body cut off once: resumed, the image lands whole.
+    let before = proxy.faults().len();
+    proxy.clear();
+    proxy.add(
+        Rule::on(&image.layer_digests[0], Fault::CutAfter(100_000))
+            .method("GET")
+            .times(1),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let res = run(scry().args([
+        "sync",
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        "--src-tls-verify=false",
+        &format!("{}/big", proxy.host()),
+        &tmp.path().display().to_string(),
+    ]));
+    res.assert_success();
+    assert_eq!(proxy.faults().len(), before + 1);
+    assert_blobs_verify(&tmp.path().join("big:latest"));
+}
