@@ -692,7 +692,14 @@ impl Client {
         what: &str,
     ) -> Result<Vec<String>> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
+            if !seen.insert(path.clone()) {
+                return Err(Error::InvalidInput(format!(
+                    "reading {what}: the registry's Link header leads back to {path}, \
+                     a page already read"
+                )));
+            }
             let resp = self
                 .send(Method::GET, &path, repo, access, HeaderMap::new())
                 .await?;

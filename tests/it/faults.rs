@@ -331,3 +331,33 @@ fn tag_list_follows_link_pagination() {
     assert_eq!(v["Tags"], serde_json::json!(["a", "b", "c", "d", "e"]));
     assert_eq!(srv.count("/tags/list"), 3);
 }
+
+/// A `Link` header that leads back to a page already read ends the listing with an
+/// error, not a loop.
+#[test]
+fn tag_list_link_loops_are_refused() {
+    let srv = FakeServer::start(|r, _| {
+        if r.path == "/v2/" {
+            return Action::json(200, "{}");
+        }
+        // Page 1 → page 2 → page 1 → …
+        let next = if r.query.is_empty() {
+            r#"</v2/app/tags/list?last=b&n=2>; rel="next""#
+        } else {
+            r#"</v2/app/tags/list>; rel="next""#
+        };
+        Action::with(
+            200,
+            &[("Content-Type", "application/json"), ("Link", next)],
+            br#"{"name":"app","tags":["a","b"]}"#.to_vec(),
+        )
+    });
+    let out = run(scry().args([
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/app", srv.host()),
+    ]));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("leads back"), "{out}");
+    assert_eq!(srv.count("/tags/list"), 2);
+}
