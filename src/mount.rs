@@ -38,6 +38,7 @@ pub struct MountConfig {
 /// Mounts and serves until SIGINT/SIGTERM or an external unmount.
 pub fn run_foreground(cfg: MountConfig) -> Result<()> {
     check_mountpoint(&cfg.mountpoint)?;
+    limit_malloc_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("scry-mount")
@@ -140,6 +141,18 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         tracing::warn!("{e}");
     }
     Ok(())
+}
+
+/// A long-lived daemon with dozens of threads: glibc gives each thread that allocates
+/// under contention an arena of its own and keeps what it freed there, which tripled
+/// the mount's peak RSS under 32 readers (83 MiB against 31 MiB with two arenas).
+/// Called before the runtime starts its threads.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; no other thread allocates yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Kernel read-ahead for the mount, in KiB. The FUSE handshake caps it at 128 KiB, so

@@ -199,8 +199,9 @@ fn thirty_two_readers_over_five_images_with_a_small_cache() {
         peak_kib / 1024,
         fds(pid)
     );
-    // A leak guard, not a target: the target (64 MiB) is reported in docs/reliability.md.
-    assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
+    // A guard with room for a loaded machine; the target (64 MiB) and the figures
+    // measured are in docs/reliability.md.
+    assert!(peak_kib < 128 * 1024, "peak RSS {peak_kib} KiB");
     m.unmount();
 }
 
