@@ -60,9 +60,11 @@ pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
 pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
 /// Default largest read-ahead window: 32 MiB.
 pub const DEFAULT_READ_AHEAD_MAX: u64 = 32 << 20;
-/// How long a failed fetch answers for the blob's next reads (see
-/// `BlobCache::recent_failure`).
-const FAILURE_MEMORY: Duration = Duration::from_secs(2);
+/// How long after a fetch of a blob stalled its next fetches wait only
+/// [`HURRIED_TIMEOUT`] (see `Shared::fetch_idle`).
+pub(crate) const FAILURE_MEMORY: Duration = Duration::from_secs(2);
+/// The wait for a fetch started just after another one of the same blob stalled.
+pub(crate) const HURRIED_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default share of the filesystem the cache may fill it up to.
 pub const DEFAULT_MAX_FS_FRACTION: f64 = 0.95;
 
@@ -463,9 +465,6 @@ impl BlobCache {
                 range.start, range.end, key.digest
             )
         };
-        if let Some(e) = self.recent_failure(&state) {
-            return Err(e.context(what()));
-        }
         if range.end == key.size || self.shared.config.verify == Verify::Complete {
             return self
                 .read_verified(&state, key, range.clone(), fetcher)
@@ -522,22 +521,6 @@ impl BlobCache {
             "{}: the cached chunks kept changing",
             what()
         )))
-    }
-
-    /// The failure of a fetch of this blob that ended less than [`FAILURE_MEMORY`] ago
-    /// with no fetch succeeding since: a read right after it (the kernel reads a page
-    /// again at once when its read-ahead failed) fails the same way instead of waiting
-    /// for the network again, so one read costs one timeout.
-    fn recent_failure(&self, state: &BlobState) -> Option<Error> {
-        let f = state.hints.failed.lock().unwrap();
-        let (at, e) = f.as_ref()?;
-        let ago = at.elapsed();
-        (ago < FAILURE_MEMORY).then(|| {
-            replicate(e).context(format!(
-                "not asked again {} ms after that failure",
-                ago.as_millis()
-            ))
-        })
     }
 
     /// Bytes `range` of the blob once all of it matched its digest: from the complete

@@ -19,8 +19,8 @@ use super::state::{Arrived, BlobState, FillJob, Gen, JobKind, Outcome};
 use super::{blocking, BlobKey, RangeFetcher, Shared};
 use crate::error::{Error, Result};
 
-/// A fetch failure that took at least this long answers the blob's next reads for a
-/// moment (see `BlobCache::recent_failure`).
+/// A fetch failure that took at least this long (a stall, a timeout) hurries the blob's
+/// next fetches for a moment (see [`Shared::fetch_idle`]).
 const SLOW_FAILURE: Duration = Duration::from_secs(1);
 
 type Pending = HashMap<u64, (u64, watch::Sender<Option<Outcome>>)>;
@@ -117,7 +117,7 @@ impl Shared {
         pending: &mut Pending,
         fetcher: &dyn RangeFetcher,
     ) -> Result<()> {
-        let idle = self.config.fetch_timeout;
+        let idle = self.fetch_idle(state);
         let fetched = tokio::time::timeout(idle, fetcher.fetch(key, req.clone()))
             .await
             .map_err(|_| Error::Network(format!("no answer for {}s", idle.as_secs())))??;
@@ -174,6 +174,21 @@ impl Shared {
             Ordering::Relaxed,
         );
         Ok(())
+    }
+
+    /// How long a new fetch of the blob waits for each answer: the configured timeout,
+    /// or [`super::HURRIED_TIMEOUT`] (when shorter) within [`super::FAILURE_MEMORY`] of
+    /// a fetch of it that stalled. The kernel reads a page again at once when its
+    /// read-ahead failed, so a stalled registry costs a reader about one timeout, not
+    /// two, and a registry that is back answers the hurried fetch at once.
+    pub(crate) fn fetch_idle(&self, state: &BlobState) -> Duration {
+        let normal = self.config.fetch_timeout;
+        match &*state.hints.failed.lock().unwrap() {
+            Some((at, _)) if at.elapsed() < super::FAILURE_MEMORY => {
+                normal.min(super::HURRIED_TIMEOUT)
+            }
+            _ => normal,
+        }
     }
 
     /// Stores chunk `c` and resolves its waiters; `Ok(false)` when it was not stored.

@@ -65,7 +65,8 @@ pub(crate) struct Hints {
     streams: Mutex<Vec<Stream>>,
     /// 0 unknown, 1 the fetcher honours ranges, 2 it answers with more than asked.
     pub(crate) ranges: AtomicU8,
-    /// The last fetch of the blob that failed, while no fetch has succeeded since.
+    /// When the last fetch of the blob that stalled failed, while no fetch has
+    /// succeeded since.
     pub(crate) failed: Mutex<Option<(std::time::Instant, Arc<Error>)>>,
 }
 
