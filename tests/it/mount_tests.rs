@@ -15,6 +15,7 @@
 mod browse;
 mod cache;
 mod copyto;
+mod crash;
 mod errors;
 pub(crate) mod fakereg;
 mod interop;
