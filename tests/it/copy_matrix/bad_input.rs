@@ -634,3 +634,54 @@ fn out_of_range_compression_levels_are_refused_before_writing() {
         assert!(!out.stderr.contains("--dest-compress-level"), "{out}");
     }
 }
+
+/// `dir:` and `oci:` sources whose manifest or index names a digest that is a path
+/// (`sha256:../../…`) or of an algorithm scry does not store: the copy fails naming the
+/// digest, nothing is written outside the source and the destination.
+#[test]
+fn digests_that_are_paths_or_unknown_algorithms_are_refused() {
+    let (shared, _) = shared_registry();
+    let place = Place::new();
+    let (good, good_path) = place.dir("good");
+    skopeo_copy(&[&shared.docker_ref("small:latest"), &good]).assert_success();
+    let manifest = std::fs::read_to_string(good_path.join("manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let bait = place.path().join("bait");
+    std::fs::write(&bait, b"outside").unwrap();
+    for evil in [
+        "sha256:../../bait".to_string(),
+        format!("sha256:../{}", &layer[9..]),
+        format!("md5:{}", "0".repeat(32)),
+        format!("sha512:{}", "0".repeat(128)),
+    ] {
+        // dir: source
+        let (src, src_path) = place.dir(&format!("evil-{}", evil.len()));
+        let _ = std::fs::remove_dir_all(&src_path);
+        skopeo_copy(&[&shared.docker_ref("small:latest"), &src]).assert_success();
+        std::fs::write(
+            src_path.join("manifest.json"),
+            manifest.replace(&layer, &evil),
+        )
+        .unwrap();
+        let (dest, dest_path) = place.dir(&format!("out-{}", evil.len()));
+        let out = run(scry().args(["copy", &src, &dest]));
+        assert_failed_naming(&out, &evil);
+        assert!(!dest_path.join("manifest.json").exists(), "{evil}");
+        assert_eq!(std::fs::read(&bait).unwrap(), b"outside");
+
+        // oci: source whose index names the evil digest as its manifest
+        let layout = place.path().join(format!("layout-{}", evil.len()));
+        let _ = std::fs::remove_dir_all(&layout);
+        run(scry().args(["copy", &good, &format!("oci:{}:t", layout.display())])).assert_success();
+        let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&index).unwrap();
+        let md = v["manifests"][0]["digest"].as_str().unwrap().to_string();
+        std::fs::write(layout.join("index.json"), index.replace(&md, &evil)).unwrap();
+        let (dest, dest_path) = place.dir(&format!("out2-{}", evil.len()));
+        let out = run(scry().args(["copy", &format!("oci:{}:t", layout.display()), &dest]));
+        assert_failed_naming(&out, &evil);
+        assert!(!dest_path.join("manifest.json").exists(), "{evil}");
+        assert_eq!(std::fs::read(&bait).unwrap(), b"outside");
+    }
+}
