@@ -361,3 +361,38 @@ fn tag_list_link_loops_are_refused() {
     assert!(out.stderr.contains("leads back"), "{out}");
     assert_eq!(srv.count("/tags/list"), 2);
 }
+
+/// A registry that answers a manifest asked for by digest with other bytes: refused,
+/// naming both digests.
+#[test]
+fn manifest_of_another_digest_is_refused() {
+    let (m, c) = image();
+    // The same JSON with one more space: another digest.
+    let mut other = m.clone();
+    other.push(b' ');
+    let asked = sha(&m);
+    let cd = sha(&c);
+    let srv = FakeServer::start(move |r, _| {
+        if let Some(a) = ping_ok(&r.path) {
+            return a;
+        }
+        if r.path.contains("/manifests/") {
+            return Action::with(200, &[("Content-Type", OCI_MANIFEST)], other.clone());
+        }
+        if r.path.ends_with(&cd) {
+            return Action::with(200, &[], c.clone());
+        }
+        Action::json(
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}"#,
+        )
+    });
+    let out = run(scry().args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{}/app@{asked}", srv.host()),
+    ]));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains(&asked), "{out}");
+    assert!(out.stderr.to_lowercase().contains("digest"), "{out}");
+}
