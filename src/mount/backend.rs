@@ -139,7 +139,12 @@ impl RangeFetcher for Fetcher {
         // A registry that ignores Range sends the whole blob from its start.
         let b = self
             .client
-            .open_blob(&self.repository, &key.digest, Some(range.clone()))
+            .open_blob(
+                &self.repository,
+                &key.digest,
+                Some(range.clone()),
+                Some(key.size),
+            )
             .await?;
         Ok(FetchedRange::new(b.offset, b.body))
     }

@@ -57,13 +57,16 @@ struct Reader {
 
 impl Client {
     /// GETs blob `digest` (bytes `range`, or all of it) as a body that resumes with a
-    /// ranged request where a broken connection cut it off.
+    /// ranged request where a broken connection cut it off. `size`, the blob's size
+    /// as its descriptor gives it, bounds the body whatever `Content-Length` says.
     pub async fn open_blob(
         &self,
         repo: &str,
         digest: &str,
         range: Option<Range<u64>>,
+        size: Option<u64>,
     ) -> Result<OpenedBlob> {
+        let blob_size = size;
         let first = self.get_blob(repo, digest, range.clone()).await?;
         let offset = match (&range, first.partial) {
             (Some(r), true) => r.start,
@@ -71,9 +74,13 @@ impl Client {
         };
         let size = first.size;
         let partial = first.partial;
-        let end = match (&range, first.partial) {
+        let announced = match (&range, first.partial) {
             (Some(r), true) => Some(r.end),
             _ => size.map(|n| offset + n),
+        };
+        let end = match (announced, blob_size) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         let reader = Reader {
             client: self.clone(),
@@ -131,11 +138,25 @@ impl Reader {
         }
         loop {
             let Some(resp) = self.resp.as_mut() else {
-                if let Err(e) = self.reopen().await {
-                    self.done = true;
-                    return Some(Err(self.failure(&format!("resuming failed: {e}"))));
+                match self.reopen().await {
+                    Ok(true) => continue,
+                    // Nothing past `pos`: the registry announced more than the blob has.
+                    // What arrived is all there is; the caller's digest check decides.
+                    Ok(false) => {
+                        self.done = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        self.fruitless += 1;
+                        if self.fruitless > self.max_fruitless() || self.resumes >= MAX_RESUMES {
+                            self.done = true;
+                            return Some(Err(self.failure(&format!("resuming failed: {e}"))));
+                        }
+                        self.resumes += 1;
+                        self.client.backoff(self.fruitless).await;
+                        continue;
+                    }
                 }
-                continue;
             };
             let why = match resp.chunk().await {
                 Ok(Some(mut b)) => {
@@ -171,6 +192,11 @@ impl Reader {
                 Err(e) => response::describe_reqwest(&e),
             };
             self.resp = None;
+            if self.end.is_some_and(|e| self.pos >= e) {
+                // Every byte the blob has arrived; only the announced length was wrong.
+                self.done = true;
+                return None;
+            }
             if self.progressed {
                 self.fruitless = 0;
                 self.progressed = false;
@@ -192,12 +218,18 @@ impl Reader {
         }
     }
 
-    /// Asks again from `pos`.
-    async fn reopen(&mut self) -> Result<()> {
-        let again = self
+    /// Asks again from `pos`; `false` when the registry says there is nothing there
+    /// (416 Range Not Satisfiable).
+    async fn reopen(&mut self) -> Result<bool> {
+        let again = match self
             .client
             .get_blob_from(&self.repo, &self.digest, self.pos, self.end)
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(e) if e.to_string().contains("416") => return Ok(false),
+            Err(e) => return Err(e),
+        };
         if again.partial {
             let starts = again
                 .response
@@ -216,7 +248,7 @@ impl Reader {
             self.skip = self.pos;
         }
         self.resp = Some(again.response);
-        Ok(())
+        Ok(true)
     }
 }
 

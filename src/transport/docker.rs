@@ -283,7 +283,12 @@ impl ImageSource for DockerSource {
         let b = self
             .image
             .client
-            .open_blob(self.image.reference.repository(), &info.digest, None)
+            .open_blob(
+                self.image.reference.repository(),
+                &info.digest,
+                None,
+                u64::try_from(info.size).ok(),
+            )
             .await?;
         Ok((b.body, b.size))
     }
@@ -300,6 +305,7 @@ impl ImageSource for DockerSource {
                 self.image.reference.repository(),
                 &info.digest,
                 Some(range.clone()),
+                u64::try_from(info.size).ok(),
             )
             .await?;
         if b.partial {

@@ -272,3 +272,29 @@ fn inspect_and_sync_through_faults() {
     assert_eq!(proxy.faults().len(), before + 1);
     assert_blobs_verify(&tmp.path().join("big:latest"));
 }
+
+#[test]
+fn a_wrong_content_length_never_yields_unverified_bytes() {
+    let (_reg, proxy, image) = behind_proxy();
+    let layer = &image.layer_digests[0];
+    let tmp = tempfile::tempdir().unwrap();
+    // Announcing 1000 bytes more than sent (the body ends early: resumed), and 1000
+    // fewer (the body looks complete but is short: its digest fails).
+    for (delta, ok) in [(1000i64, true), (-1000, false)] {
+        proxy.clear();
+        proxy.add(
+            Rule::on(layer, Fault::WrongLength(delta))
+                .method("GET")
+                .times(1),
+        );
+        let out = tmp.path().join(format!("img{delta}"));
+        let res = copy_to_dir(&proxy, &out);
+        assert_eq!(res.success(), ok, "Content-Length off by {delta}: {res}");
+        if ok {
+            assert_blobs_verify(&out);
+        } else {
+            assert!(res.stderr.contains(layer.as_str()), "{res}");
+            assert!(!out.join("manifest.json").exists());
+        }
+    }
+}

@@ -327,8 +327,9 @@ fn serve(conn: TcpStream, sh: &Shared) {
                     pause(sh, *d);
                 }
                 match forward(sh, &raw) {
-                    Some(a) => a,
-                    None => return,
+                    Ok(a) => a,
+                    // The registry could not be asked: say why, as a gateway would.
+                    Err(why) => canned(502, vec![("X-Proxy-Error".to_string(), why)]),
                 }
             }
         };
@@ -380,9 +381,9 @@ fn serve(conn: TcpStream, sh: &Shared) {
 /// An answer: status, headers, body.
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
-/// Passes `raw` on to the registry; its answer.
-fn forward(sh: &Shared, raw: &super::http::RawRequest) -> Option<Answer> {
-    let method = reqwest::Method::from_bytes(raw.method.as_bytes()).ok()?;
+/// Passes `raw` on to the registry; its answer, or why there is none.
+fn forward(sh: &Shared, raw: &super::http::RawRequest) -> Result<Answer, String> {
+    let method = reqwest::Method::from_bytes(raw.method.as_bytes()).map_err(|e| e.to_string())?;
     let url = format!("http://{}{}", sh.upstream, raw.target);
     let mut req = sh.client.request(method, url);
     for (k, v) in &raw.headers {
@@ -393,7 +394,9 @@ fn forward(sh: &Shared, raw: &super::http::RawRequest) -> Option<Answer> {
     if !raw.body.is_empty() || raw.headers.contains_key("content-length") {
         req = req.body(raw.body.clone());
     }
-    let resp = req.send().ok()?;
+    let resp = req
+        .send()
+        .map_err(|e| format!("{e:?}").replace(['\r', '\n'], " "))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -401,6 +404,6 @@ fn forward(sh: &Shared, raw: &super::http::RawRequest) -> Option<Answer> {
         .filter(|(k, _)| !HOP.contains(&k.as_str()))
         .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let body = resp.bytes().ok()?.to_vec();
-    Some((status, headers, body))
+    let body = resp.bytes().map_err(|e| format!("{e:?}"))?.to_vec();
+    Ok((status, headers, body))
 }
