@@ -450,3 +450,58 @@ fn malformed_archives_fail_with_reasons() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn odd_but_legal_archives_and_deep_json_do_not_break_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = layer_tar(&[("x", b"1".as_slice())]);
+    let c = config_json(&[sha(&l)]);
+    // 200,000 nested arrays: refused by the JSON parser's depth limit, not a crash.
+    let deep = "[".repeat(200_000);
+    let path = write(
+        dir.path(),
+        "deep.tar",
+        &ArchiveBuilder::new()
+            .file("manifest.json", deep.as_bytes())
+            .finish(),
+    );
+    let e = open(&path, None, None).unwrap_err();
+    assert!(e.to_string().contains("manifest.json"), "{e}");
+    // A layer whose name holds a newline: read like any other name.
+    let path = write(
+        dir.path(),
+        "newline.tar",
+        &ArchiveBuilder::new()
+            .file("la\nyer.tar", &l)
+            .file("c.json", &c)
+            .file(
+                "manifest.json",
+                &manifest_json(&[("c.json", &[], &["la\nyer.tar"])]),
+            )
+            .finish(),
+    );
+    let src = open(&path, None, None).unwrap();
+    assert_eq!(parsed_manifest(&src).await.layers().len(), 1);
+    // Two entries of one name: the archive is read, one way every time.
+    let other = config_json(&[]);
+    let path = write(
+        dir.path(),
+        "dup.tar",
+        &ArchiveBuilder::new()
+            .file("l.tar", &l)
+            .file("c.json", &other)
+            .file("c.json", &c)
+            .file(
+                "manifest.json",
+                &manifest_json(&[("c.json", &[], &["l.tar"])]),
+            )
+            .finish(),
+    );
+    let first = open(&path, None, None)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let again = open(&path, None, None)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(first, again);
+}
