@@ -7,6 +7,7 @@ mod inspect;
 mod list_tags;
 mod login;
 mod mount;
+mod oneliners;
 mod options;
 mod output;
 mod sign;
@@ -75,6 +76,20 @@ enum Command {
     Unmount(mount::UnmountArgs),
     /// Inspect or prune the mount's blob cache
     Cache(mount::CacheArgs),
+    /// Print the digest of the manifest IMAGE-NAME points at
+    Digest(oneliners::RefArgs),
+    /// Print the manifest (or index) of IMAGE-NAME as stored, byte for byte
+    Manifest(oneliners::RefArgs),
+    /// Print the config blob of IMAGE-NAME as stored
+    Config(oneliners::RefArgs),
+    /// Write one blob (a layer or the config) of IMAGE-NAME to standard output, verified
+    Blob(oneliners::BlobArgs),
+    /// List the repositories of a registry, as JSON
+    Catalog(oneliners::CatalogArgs),
+    /// Tag a registry image again in its repository (a manifest PUT; no blob moves)
+    Tag(oneliners::TagArgs),
+    /// Check that every manifest and blob of IMAGE-NAME is there and matches its digest
+    Validate(oneliners::RefArgs),
 }
 
 /// Parses the process's arguments, runs the command and returns the exit code
@@ -176,6 +191,13 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Sync(a) => sync::run(global, *a).await,
         Command::StandaloneSign(a) => sign::sign(a),
         Command::StandaloneVerify(a) => sign::verify(a),
+        Command::Digest(a) => oneliners::digest(global, a).await,
+        Command::Manifest(a) => oneliners::manifest(global, a).await,
+        Command::Config(a) => oneliners::config(global, a).await,
+        Command::Blob(a) => oneliners::blob(global, a).await,
+        Command::Catalog(a) => oneliners::catalog(global, a).await,
+        Command::Tag(a) => oneliners::tag(global, a).await,
+        Command::Validate(a) => oneliners::validate(global, a).await,
         Command::Mount(_) | Command::Unmount(_) | Command::Cache(_) => {
             unreachable!("handled before the runtime starts")
         }

@@ -14,6 +14,7 @@ mod harness_tests;
 mod inspect_tests;
 mod login_tests;
 mod mount_tests;
+mod oneliner_tests;
 mod proxy_faults;
 mod signing_tests;
 mod sync_tests;
