@@ -28,6 +28,18 @@ pub(crate) fn valid_registry(name: &str) -> bool {
         && DockerReference::parse(&format!("{name}/x")).is_ok_and(|r| r.registry() == name)
 }
 
+/// The registry a colon-free alias names: `HOST_PORT` → `HOST:PORT` (host names
+/// never hold `_`, so the alias is unambiguous). Tools that split `oci:PATH:TAG` at
+/// the first `:` reach a registry with a port through it.
+pub(crate) fn alias_target(name: &str) -> Option<String> {
+    let (host, port) = name.rsplit_once('_')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let target = format!("{host}:{port}");
+    valid_registry(&target).then_some(target)
+}
+
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub(crate) fn valid_tag(name: &str) -> bool {
     DockerReference::parse(&format!("localhost/x:{name}")).is_ok()
@@ -81,6 +93,16 @@ impl Fs {
         let key = Key::Child(ROOT_INO, name.to_string());
         if name == ".scry" {
             return Ok((key, Node::Control));
+        }
+        if let Some(target) = alias_target(name) {
+            // Not listed (the root stays one entry per registry), but always there.
+            return Ok((
+                key,
+                Node::Symlink {
+                    target,
+                    mtime: self.mounted_at,
+                },
+            ));
         }
         if !valid_registry(name) {
             return Err(FsError::not_found(format!(

@@ -285,3 +285,25 @@ async fn a_cold_manifest_read_costs_three_requests_with_a_catalog() {
     let e = t.walk(&format!("{REG}/app/web/v9")).await.unwrap_err();
     assert_eq!(e.kind(), FsErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn a_registry_with_a_port_has_a_colon_free_alias() {
+    let t = setup();
+    let mock_reg = "127.0.0.1:5000";
+    t.mock.push_image(
+        mock_reg,
+        "app",
+        Some("1"),
+        &super::config_json("2024-01-02T03:04:05Z", "amd64"),
+        &[b"l"],
+    );
+    let alias = t.walk("127.0.0.1_5000").await.unwrap();
+    assert_eq!(alias.kind, FileType::Symlink);
+    assert_eq!(t.fs.readlink(alias.ino).await.unwrap(), mock_reg);
+    // Not listed: the root shows each registry once.
+    assert!(!t.ls("").await.unwrap().iter().any(|n| n.contains('_')));
+    // Names that only look like one are not registries.
+    for bad in ["localhost_", "a_b", "x_12a", "_5000"] {
+        assert!(t.walk(bad).await.is_err(), "{bad}");
+    }
+}

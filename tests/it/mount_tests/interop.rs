@@ -240,3 +240,37 @@ fn a_tag_directory_copied_with_cp_is_a_usable_layout() {
     );
     m.unmount();
 }
+
+/// `HOST_PORT` at the root names `HOST:PORT`: skopeo and umoci reach a tag directory by
+/// its absolute path in the mount, no symlink of one's own needed.
+#[test]
+fn the_colon_free_alias_gives_absolute_paths_skopeo_and_umoci_can_parse() {
+    let (reg, fx) = shared_registry();
+    let alias = reg.url().replace(':', "_");
+    let m = Mount::start(&["--tls-verify=false"]);
+    let out = m.scratch();
+    let layout = m.path(&format!("{alias}/small/latest"));
+    assert!(!layout.display().to_string().contains(':'));
+    let (a, b) = (out.join("alias-mount"), out.join("alias-reg"));
+    skopeo_copy(
+        &[],
+        &format!("oci:{}:latest", layout.display()),
+        &format!("dir:{}", a.display()),
+    );
+    skopeo_copy(
+        &["--src-tls-verify=false"],
+        &reg.docker_ref("small:latest"),
+        &format!("dir:{}", b.display()),
+    );
+    assert_no_diff(&a, &b);
+    let got = umoci_unpack(
+        &format!("{}:latest", layout.display()),
+        &out.join("alias-bundle"),
+    );
+    assert_same_rootfs(
+        &got,
+        &fx.small.image.rootfs,
+        "umoci unpack through the alias",
+    );
+    m.unmount();
+}
