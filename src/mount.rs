@@ -235,28 +235,134 @@ pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path
     }
 }
 
-/// Unmounts `mountpoint`.
-pub fn unmount(mountpoint: &Path) -> Result<()> {
-    let c = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes())
+/// Unmounts the scry mount at `mountpoint`; with `lazy`, detaches it at once even while
+/// files in it are open (the kernel finishes when they close). Refuses paths that are
+/// not mount points or are another filesystem's, and names the processes that keep a
+/// busy mount in use.
+pub fn unmount(mountpoint: &Path, lazy: bool) -> Result<()> {
+    let path = std::fs::canonicalize(mountpoint)
+        .map_err(|e| Error::Io(e).context(format!("unmounting {}", mountpoint.display())))?;
+    match mount_type(&path) {
+        None => {
+            return Err(Error::invalid(format!(
+                "{} is not a mount point",
+                path.display()
+            )))
+        }
+        Some((t, source)) if !(t == "fuse.scry" || t.starts_with("fuse") && source == "scry") => {
+            return Err(Error::invalid(format!(
+                "{} is not a scry mount (it is {t})",
+                path.display()
+            )))
+        }
+        Some(_) => {}
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid("the mount point contains a NUL byte"))?;
+    let flags = if lazy { libc::MNT_DETACH } else { 0 };
     // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
         return Ok(());
     }
     let os_err = std::io::Error::last_os_error();
+    if os_err.raw_os_error() == Some(libc::EBUSY) {
+        let users = users_of(&path);
+        let who = if users.is_empty() {
+            String::new()
+        } else {
+            format!(": in use by {}", users.join(", "))
+        };
+        return Err(Error::other(format!(
+            "{} is busy{who}; close what uses it, or `scry unmount --lazy {}` to detach it \
+             now and finish when the last file closes",
+            path.display(),
+            path.display()
+        )));
+    }
     // Without the privilege to unmount, the setuid helper can.
     for helper in ["fusermount3", "fusermount"] {
-        if let Ok(st) = std::process::Command::new(helper)
-            .arg("-u")
-            .arg(mountpoint)
+        let mut cmd = std::process::Command::new(helper);
+        cmd.arg("-u");
+        if lazy {
+            cmd.arg("-z");
+        }
+        let ok = cmd
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status()
-        {
-            if st.success() {
-                return Ok(());
-            }
+            .is_ok_and(|st| st.success());
+        if ok {
+            return Ok(());
         }
     }
-    Err(Error::Io(os_err).context(format!("unmounting {}", mountpoint.display())))
+    Err(Error::Io(os_err).context(format!("unmounting {}", path.display())))
+}
+
+/// The filesystem type and source of the mount exactly at `path`. scry's mounts show as
+/// type `fuse` (or `fuse.scry`) with source `scry`.
+fn mount_type(path: &Path) -> Option<(String, String)> {
+    let want = path.as_os_str().as_encoded_bytes();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // The last mount at a path is the one that shows there.
+    info.lines().rev().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let at = pre.split(' ').nth(4)?;
+        if unescape_mountinfo(at) != want {
+            return None;
+        }
+        let mut f = post.split(' ');
+        let fstype = f.next().unwrap_or("").to_string();
+        let source = unescape_mountinfo(f.next().unwrap_or(""));
+        Some((fstype, String::from_utf8_lossy(&source).into_owned()))
+    })
+}
+
+/// `/proc/self/mountinfo` writes spaces, tabs, newlines and backslashes as octal.
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Processes whose working directory or open files lie under `path`, as `PID (NAME)`.
+fn users_of(path: &Path) -> Vec<String> {
+    let inside = |p: &Path| p.starts_with(path);
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let dir = e.path();
+        let mut uses = std::fs::read_link(dir.join("cwd")).is_ok_and(|p| inside(&p));
+        if !uses {
+            uses = std::fs::read_dir(dir.join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| inside(&p)));
+        }
+        if uses {
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            out.push(format!("{pid} ({})", name.trim()));
+        }
+    }
+    out
 }
 
 fn check_mountpoint(p: &Path) -> Result<()> {

@@ -61,6 +61,10 @@ pub struct MountArgs {
 
 #[derive(Args, Debug)]
 pub struct UnmountArgs {
+    /// Detach the mount now even while files in it are open; the kernel finishes the
+    /// unmount when the last one closes
+    #[arg(short = 'l', long)]
+    lazy: bool,
     /// The mount point to unmount
     #[arg(value_name = "MOUNTPOINT")]
     mountpoint: PathBuf,
@@ -181,7 +185,7 @@ pub fn mount(global: &GlobalOpts, a: MountArgs) -> Result<()> {
 }
 
 pub fn unmount(a: UnmountArgs) -> Result<()> {
-    mount::unmount(&a.mountpoint)
+    mount::unmount(&a.mountpoint, a.lazy)
 }
 
 pub fn cache(a: CacheArgs) -> Result<()> {

@@ -222,3 +222,60 @@ fn changes_outside_copy_to_are_refused() {
     assert_eq!(ls(&tag).len(), 8, "the refusals changed the directory");
     m.unmount();
 }
+
+/// `scry unmount` says what is wrong in one line: not a mount point, another
+/// filesystem, a busy mount with the processes that keep it busy (and `--lazy` works
+/// then).
+#[test]
+fn unmount_explains_plain_dirs_other_mounts_and_busy_mounts() {
+    let plain = super::scratch("not-a-mount-");
+    let out = crate::harness::run(crate::harness::scry().arg("unmount").arg(plain.path()));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("is not a mount point"), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+
+    let tmpfs = super::scratch("tmpfs-");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(tmpfs.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let out = crate::harness::run(crate::harness::scry().arg("unmount").arg(tmpfs.path()));
+    let _ = std::process::Command::new("umount")
+        .arg(tmpfs.path())
+        .status();
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("is not a scry mount (it is tmpfs)"),
+        "{out}"
+    );
+
+    let (reg, _) = shared_registry();
+    let m = Mount::start(&["--tls-verify=false"]);
+    let inside = m.path(&format!("{}/small/latest", reg.url()));
+    let mut holder = std::process::Command::new("sleep")
+        .arg("60")
+        .current_dir(&inside)
+        .spawn()
+        .unwrap();
+    let out = crate::harness::run(crate::harness::scry().arg("unmount").arg(m.mnt()));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("is busy"), "{out}");
+    assert!(
+        out.stderr.contains(&format!("{} (sleep)", holder.id())),
+        "the process keeping it busy is not named: {out}"
+    );
+    assert!(out.stderr.contains("--lazy"), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    let out = crate::harness::run(
+        crate::harness::scry()
+            .args(["unmount", "--lazy"])
+            .arg(m.mnt()),
+    );
+    out.assert_success();
+    assert!(!super::is_mounted(m.mnt()));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    m.kill9();
+}
