@@ -126,8 +126,29 @@ fn usage_error(e: clap::Error) -> i32 {
     let _ = e.print();
     match e.kind() {
         K::DisplayHelp | K::DisplayVersion => 0,
-        _ => 1,
+        _ => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            if let Some(hint) = spaced_bool_hint(&args) {
+                eprintln!("{hint}");
+            }
+            1
+        }
     }
+}
+
+/// For `--tls-verify false`: boolean flags take their value after `=`; with a space
+/// the value is read as the next argument.
+fn spaced_bool_hint(args: &[String]) -> Option<String> {
+    args.windows(2).find_map(|w| {
+        let flag = w[0].strip_prefix("--").filter(|f| !f.contains('='))?;
+        let value = w[1].to_ascii_lowercase();
+        (value == "true" || value == "false").then(|| {
+            format!(
+                "hint: a boolean flag takes its value after `=`: write --{flag}={value}, \
+                 not --{flag} {value}"
+            )
+        })
+    })
 }
 
 /// Runs a parsed command line.
@@ -210,6 +231,17 @@ pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spaced_boolean_value_gets_the_equals_form() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let h = spaced_bool_hint(&args(&["inspect", "--tls-verify", "false", "docker://a/b"]));
+        assert!(h.unwrap().contains("--tls-verify=false"));
+        assert!(
+            spaced_bool_hint(&args(&["inspect", "--tls-verify=false", "docker://a/b"])).is_none()
+        );
+        assert!(spaced_bool_hint(&args(&["copy", "--quiet", "dir:true", "dir:b"])).is_none());
+    }
 
     #[test]
     fn command_line_definition_is_consistent() {

@@ -9,6 +9,7 @@
 //! ```text
 //! MOUNT/
 //!   .scry/stats.json                 counters (this core's caches and the backend's)
+//!   .scry/errors                     the latest failures with their reasons, see [`errors`]
 //!   REGISTRY/NS/…/REPO/              tags and sub-namespaces
 //!     TAG/  REPO:TAG  REPO@DIGEST  REPO/sha256:HEX
 //!       oci-layout index.json blobs/ALG/HEX    a read-only OCI image layout
@@ -26,6 +27,7 @@ mod backend;
 mod clock;
 pub mod copyto;
 mod error;
+pub mod errors;
 mod image;
 mod inode;
 mod layout;
@@ -122,6 +124,7 @@ pub struct Fs {
     used_registries: Mutex<BTreeSet<String>>,
     /// Extra sections of `.scry/stats.json` from outside the core (the kernel adapter).
     stats_sections: Mutex<Vec<(String, StatsSection)>>,
+    errors: errors::ErrorLog,
 }
 
 /// A source of one `.scry/stats.json` section.
@@ -155,7 +158,23 @@ impl Fs {
             mounted_at: SystemTime::now(),
             used_registries: Mutex::new(BTreeSet::new()),
             stats_sections: Mutex::new(Vec::new()),
+            errors: errors::ErrorLog::default(),
         }
+    }
+
+    /// Records in `.scry/errors` that `op` on inode `ino` (with `child`, a name in it)
+    /// failed with `e`; returns the operation as recorded (`OP PATH`), for the log.
+    pub fn note_error(&self, op: &str, ino: u64, child: Option<&OsStr>, e: &FsError) -> String {
+        let mut path = self.inodes.path_of(ino);
+        if let Some(c) = child {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(&c.to_string_lossy());
+        }
+        let what = format!("{op} {path}");
+        self.errors.note(&what, e);
+        what
     }
 
     fn handles(&self) -> MutexGuard<'_, HashMap<u64, Handle>> {
@@ -245,6 +264,10 @@ impl Fs {
                 let len = self.stats_json().len() as u64;
                 self.attr(RegularFile, len, 0o444, SystemTime::now(), now)
             }
+            Node::Errors => {
+                let len = self.errors.text().len() as u64;
+                self.attr(RegularFile, len, 0o444, SystemTime::now(), now)
+            }
         })
     }
 
@@ -283,6 +306,9 @@ impl Fs {
             Node::Control if name == "stats.json" => {
                 Ok((Key::Child(parent, name.to_string()), Node::Stats))
             }
+            Node::Control if name == "errors" => {
+                Ok((Key::Child(parent, name.to_string()), Node::Errors))
+            }
             Node::Control => Err(FsError::not_found(format!(".scry/{name}: no such file"))),
             _ => Err(FsError::new(FsErrorKind::NotDir, "not a directory")),
         }
@@ -310,7 +336,7 @@ impl Fs {
                 attr.ttl = attr.ttl.min(self.config.tag_ttl);
             }
         }
-        let (ino, _) = self.inodes.link(&key, node, parent);
+        let (ino, _) = self.inodes.link(&key, node, parent, name);
         Ok(Attr { ino, ..attr })
     }
 
@@ -344,11 +370,16 @@ impl Fs {
             } => self.list_jobs(ino),
             Node::Image { loc } => self.image_names(ino, loc, None).await?,
             Node::ImageSub { loc, sub } => self.image_names(ino, loc, Some(sub)).await?,
-            Node::Control => vec![(
-                "stats.json".to_string(),
-                Key::Child(ino, "stats.json".into()),
-                FileType::RegularFile,
-            )],
+            Node::Control => ["errors", "stats.json"]
+                .into_iter()
+                .map(|n| {
+                    (
+                        n.to_string(),
+                        Key::Child(ino, n.into()),
+                        FileType::RegularFile,
+                    )
+                })
+                .collect(),
             _ => return Err(FsError::new(FsErrorKind::NotDir, "not a directory")),
         };
         let mut out = vec![
@@ -464,13 +495,18 @@ impl Fs {
                 };
                 Ok(reply(self.new_handle(h), false, true))
             }
-            Node::JobStatus(_) | Node::Stats if write => Err(FsError::read_only()),
+            Node::JobStatus(_) | Node::Stats | Node::Errors if write => Err(FsError::read_only()),
             Node::JobStatus(job) => {
                 let h = Handle::Snapshot(job.status_json());
                 Ok(reply(self.new_handle(h), false, true))
             }
             Node::Stats => Ok(reply(
                 self.new_handle(Handle::Snapshot(self.stats_json())),
+                false,
+                true,
+            )),
+            Node::Errors => Ok(reply(
+                self.new_handle(Handle::Snapshot(self.errors.text())),
                 false,
                 true,
             )),
@@ -627,7 +663,7 @@ impl Fs {
             .ok_or_else(|| FsError::new(FsErrorKind::Invalid, "job names must be UTF-8"))?;
         let (key, job) = self.create_job(parent, loc, name)?;
         let attr = self.attr_of(&Node::Job(job.clone())).await?;
-        let (ino, _) = self.inodes.link(&key, Node::Job(job.clone()), parent);
+        let (ino, _) = self.inodes.link(&key, Node::Job(job.clone()), parent, name);
         let fh = self.new_handle(Handle::Job { job, writer: true });
         let reply = OpenReply {
             fh,

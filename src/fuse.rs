@@ -233,29 +233,29 @@ impl FuseAdapter {
     }
 
     /// Runs `op` on the runtime with the deadline; `reply` gets its result.
-    fn spawn<T, F, Fut, R>(&self, what: String, op: F, reply: R)
+    fn spawn<T, F, Fut, R>(&self, about: Op, op: F, reply: R)
     where
         T: Send + 'static,
         F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
         Fut: Future<Output = FsResult<T>> + Send + 'static,
         R: FnOnce(FsResult<T>) + Send + 'static,
     {
-        self.run(what, Some(self.deadline), op, reply)
+        self.run(about, Some(self.deadline), op, reply)
     }
 
     /// Like [`FuseAdapter::spawn`] without a deadline: for copy-to closes, which run
     /// whole copies.
-    fn spawn_unbounded<T, F, Fut, R>(&self, what: String, op: F, reply: R)
+    fn spawn_unbounded<T, F, Fut, R>(&self, about: Op, op: F, reply: R)
     where
         T: Send + 'static,
         F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
         Fut: Future<Output = FsResult<T>> + Send + 'static,
         R: FnOnce(FsResult<T>) + Send + 'static,
     {
-        self.run(what, None, op, reply)
+        self.run(about, None, op, reply)
     }
 
-    fn run<T, F, Fut, R>(&self, what: String, deadline: Option<Duration>, op: F, reply: R)
+    fn run<T, F, Fut, R>(&self, about: Op, deadline: Option<Duration>, op: F, reply: R)
     where
         T: Send + 'static,
         F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
@@ -265,16 +265,17 @@ impl FuseAdapter {
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             let result = match deadline {
-                None => op(fs).await,
-                Some(d) => match tokio::time::timeout(d, op(fs)).await {
+                None => op(fs.clone()).await,
+                Some(d) => match tokio::time::timeout(d, op(fs.clone())).await {
                     Ok(r) => r,
-                    Err(_) => {
-                        tracing::warn!("{what}: no answer within {d:?}; failing with EIO");
-                        Err(FsError::io(format!("{what}: timed out after {d:?}")))
-                    }
+                    Err(_) => Err(FsError::io(format!(
+                        "no answer within {d:?} (--timeout); failing with EIO"
+                    ))),
                 },
             };
             if let Err(e) = &result {
+                // Recorded in `.scry/errors` with the path, and logged.
+                let what = fs.note_error(&about.verb, about.ino, about.child.as_deref(), e);
                 if e.errno() == libc::EIO {
                     tracing::warn!("{what}: {e}");
                 } else {
@@ -283,6 +284,32 @@ impl FuseAdapter {
             }
             reply(result);
         });
+    }
+}
+
+/// What a kernel request is about: the operation and its inode (and a name in it), named
+/// by path only when it fails.
+struct Op {
+    verb: String,
+    ino: u64,
+    child: Option<OsString>,
+}
+
+impl Op {
+    fn on(verb: impl Into<String>, ino: u64) -> Op {
+        Op {
+            verb: verb.into(),
+            ino,
+            child: None,
+        }
+    }
+
+    fn child(verb: &str, parent: u64, name: &OsStr) -> Op {
+        Op {
+            verb: verb.to_string(),
+            ino: parent,
+            child: Some(name.to_owned()),
+        }
     }
 }
 
@@ -346,7 +373,7 @@ impl Filesystem for FuseAdapter {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
-            format!("lookup {name:?} in {parent}"),
+            Op::child("lookup", parent, &name),
             move |fs| async move { fs.lookup(parent, &name).await },
             move |r| match r {
                 Ok(a) => reply.entry(&a.ttl, &file_attr(&a), Generation(0)),
@@ -362,7 +389,7 @@ impl Filesystem for FuseAdapter {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let ino = ino.0;
         self.spawn(
-            format!("getattr {ino}"),
+            Op::on("stat", ino),
             move |fs| async move { fs.getattr(ino).await },
             move |r| match r {
                 Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
@@ -391,7 +418,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let ino = ino.0;
         self.spawn(
-            format!("setattr {ino}"),
+            Op::on("setattr", ino),
             move |fs| async move { fs.setattr(ino, size).await },
             move |r| match r {
                 Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
@@ -403,7 +430,7 @@ impl Filesystem for FuseAdapter {
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         let ino = ino.0;
         self.spawn(
-            format!("readlink {ino}"),
+            Op::on("readlink", ino),
             move |fs| async move { fs.readlink(ino).await },
             move |r| match r {
                 Ok(t) => reply.data(t.as_bytes()),
@@ -440,7 +467,7 @@ impl Filesystem for FuseAdapter {
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
-            format!("unlink {name:?} in {parent}"),
+            Op::child("unlink", parent, &name),
             move |fs| async move { fs.unlink(parent, &name).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
@@ -493,7 +520,7 @@ impl Filesystem for FuseAdapter {
         let pt = self.passthrough.clone();
         let want_local = pt.wants_local(ino);
         self.spawn(
-            format!("open {ino}"),
+            Op::on("open", ino),
             move |fs| async move { fs.open(ino, flags.0, want_local).await },
             move |r| match r {
                 Ok(o) => pt.reply_open(ino, o, reply),
@@ -515,7 +542,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let (ino, fh) = (ino.0, fh.0);
         self.spawn(
-            format!("read {size} bytes at {offset} of {ino}"),
+            Op::on(format!("read {size} bytes at {offset} of"), ino),
             move |fs| async move { fs.read(ino, fh, offset, size).await },
             move |r| match r {
                 Ok(b) => reply.data(&b),
@@ -540,7 +567,7 @@ impl Filesystem for FuseAdapter {
         // request at most, within the deadline).
         let (ino, fh, data) = (ino.0, fh.0, data.to_vec());
         self.spawn(
-            format!("write to {ino}"),
+            Op::on("write to", ino),
             move |fs| async move { fs.write(ino, fh, offset, &data).await },
             move |r| match r {
                 Ok(n) => reply.written(n),
@@ -560,7 +587,7 @@ impl Filesystem for FuseAdapter {
         // A copy-to job runs its copy here, when its writer closes it.
         let (ino, fh) = (ino.0, fh.0);
         self.spawn_unbounded(
-            format!("flush {ino}"),
+            Op::on("close", ino),
             move |fs| async move { fs.flush(ino, fh).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
@@ -584,7 +611,7 @@ impl Filesystem for FuseAdapter {
             self.drop_page_cache_if_complete(ino);
         }
         self.spawn_unbounded(
-            format!("release {ino}"),
+            Op::on("release", ino),
             move |fs| async move { fs.release(ino, fh).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
@@ -596,7 +623,7 @@ impl Filesystem for FuseAdapter {
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let ino = ino.0;
         self.spawn(
-            format!("opendir {ino}"),
+            Op::on("list", ino),
             move |fs| async move { fs.opendir(ino).await },
             move |r| match r {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
@@ -652,7 +679,7 @@ impl Filesystem for FuseAdapter {
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let (ino, mask) = (ino.0, mask.bits());
         self.spawn(
-            format!("access {ino}"),
+            Op::on("access", ino),
             move |fs| async move { fs.access(ino, mask).await },
             move |r| match r {
                 Ok(()) => reply.ok(),
@@ -673,7 +700,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let (parent, name): (u64, OsString) = (parent.0, name.to_owned());
         self.spawn(
-            format!("create {name:?} in {parent}"),
+            Op::child("create", parent, &name),
             move |fs| async move { fs.create(parent, &name, flags).await },
             move |r| match r {
                 Ok((a, o)) => reply.created(

@@ -194,6 +194,7 @@ pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path
         .append(true)
         .open(log)
         .map_err(|e| Error::Io(e).context(format!("opening the log {}", log.display())))?;
+    let log_start = log_file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = std::process::Command::new(exe);
     crate::sysroots::restore_for_child(&mut cmd);
     cmd.args(args)
@@ -219,8 +220,12 @@ pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
+            let why = match child_error(log, log_start) {
+                Some(e) => format!(": {e}"),
+                None => String::new(),
+            };
             return Err(Error::other(format!(
-                "the mount process exited ({status}) before the mount was ready; see {}",
+                "the mount process exited ({status}) before the mount was ready{why} (log: {})",
                 log.display()
             )));
         }
@@ -233,6 +238,27 @@ pub fn run_background(args: &[std::ffi::OsString], mountpoint: &Path, log: &Path
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What a mount process that failed to start said: its `Error:` line (or its last
+/// line) in what it wrote to `log` from `from` on.
+fn child_error(log: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(log).ok()?;
+    f.seek(std::io::SeekFrom::Start(from)).ok()?;
+    let mut text = String::new();
+    f.take(1 << 20).read_to_string(&mut text).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let pick = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("Error: "))
+        .or(lines.last().copied())?;
+    Some(pick.to_string())
 }
 
 /// Unmounts the scry mount at `mountpoint`; with `lazy`, detaches it at once even while

@@ -211,11 +211,11 @@ impl Client {
                 })?
             }
             Err(e) => {
-                let hint = connection_hint(true, &e);
-                return Err(e.context(format!(
-                    "pinging container registry {}{hint}",
-                    self.inner.registry
-                )));
+                let what = format!("pinging container registry {}", self.inner.registry);
+                return Err(match connection_hint(true, &e) {
+                    "" => e.context(what),
+                    hint => Error::Network(format!("{what}: {e}{hint}")),
+                });
             }
         };
         let mut state = self.inner.state.lock().await;
@@ -417,6 +417,17 @@ impl Client {
                             continue;
                         }
                     }
+                    let mut resp = resp;
+                    if status == StatusCode::UNAUTHORIZED
+                        && matches!(challenge, Some(Challenge::Basic { .. }))
+                    {
+                        if let Credential::Basic { username, .. } = &self.inner.config.credential {
+                            resp.extensions_mut().insert(response::RefusedCredentials {
+                                username: username.clone(),
+                                registry: self.inner.registry.clone(),
+                            });
+                        }
+                    }
                     if retriable && throttle.wait(&resp, &url).await {
                         continue;
                     }
@@ -456,11 +467,10 @@ impl Client {
                         response::describe_reqwest(&e)
                     ));
                     let hint = connection_hint(url.starts_with("https://"), &err);
-                    return Err(if hint.is_empty() {
-                        err
-                    } else {
-                        err.context(hint.trim())
-                    });
+                    return Err(Error::Network(format!(
+                        "registry {}: {err}{hint}",
+                        self.inner.registry
+                    )));
                 }
             }
         }
@@ -510,7 +520,19 @@ impl Client {
                     )
                     .await
                     .map_err(|e| {
-                        e.context(format!("requesting a token for {}", self.inner.registry))
+                        let what = format!("requesting a token for {}", self.inner.registry);
+                        match cred {
+                            Credential::Basic { username, .. }
+                                if e.kind() == crate::ErrorKind::Unauthorized =>
+                            {
+                                let refused = response::RefusedCredentials {
+                                    username: username.clone(),
+                                    registry: self.inner.registry.clone(),
+                                };
+                                Error::Unauthorized(format!("{what}: {e}; {refused}"))
+                            }
+                            _ => e.context(what),
+                        }
                     })?;
                 Ok(Some(challenge::header_value(&format!("Bearer {token}"))?))
             }
@@ -853,7 +875,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 fn connection_hint(https: bool, e: &Error) -> &'static str {
     let text = e.to_string().to_lowercase();
     if text.contains("wrong version number") {
-        " (the registry may speak plain HTTP: use --tls-verify=false)"
+        "; it seems to speak plain HTTP: use --tls-verify=false (or list it as insecure in registries.conf)"
     } else if https
         && [
             "connection closed",
@@ -866,7 +888,7 @@ fn connection_hint(https: bool, e: &Error) -> &'static str {
         .iter()
         .any(|m| text.contains(m))
     {
-        " (the registry closed the TLS connection before answering; if it requires a client certificate, put NAME.cert and NAME.key in --cert-dir or certs.d)"
+        "; it closed the TLS connection before answering: if it requires a client certificate, put NAME.cert and NAME.key in --cert-dir or certs.d"
     } else {
         ""
     }

@@ -38,6 +38,7 @@ use super::node::{LocKind, Locator, Node};
 use super::types::FileType;
 use super::Fs;
 use crate::manifest::to_go_json_indent;
+use crate::ErrorKind;
 
 /// Largest request text accepted.
 pub(crate) const MAX_REQUEST: usize = 64 * 1024;
@@ -300,13 +301,18 @@ impl Job {
             (d, o, open)
         };
         let what = format!("copy-to destination {destination}");
+        // A request that does not parse is EINVAL, refused credentials EACCES, any other
+        // failure (the destination cannot be reached or written) EIO.
         let verdict = match self.request(meta, destination.clone(), options).await {
-            Ok(request) => meta
-                .backend
-                .check_copy(&request, open)
-                .await
-                .map_err(|e| format!("{what}: {e}")),
-            Err(e) => Err(format!("{what}: {e}")),
+            Ok(request) => meta.backend.check_copy(&request, open).await.map_err(|e| {
+                let kind = match e.kind() {
+                    ErrorKind::InvalidInput | ErrorKind::Unsupported => FsErrorKind::Invalid,
+                    ErrorKind::Unauthorized => FsErrorKind::Access,
+                    _ => FsErrorKind::Io,
+                };
+                FsError::new(kind, format!("{what}: {e}"))
+            }),
+            Err(e) => Err(FsError::io(format!("{what}: {e}"))),
         };
         let mut st = self.lock();
         if st.phase != Phase::Pending {
@@ -322,9 +328,9 @@ impl Job {
                 Ok(())
             }
             Err(e) => {
-                st.error = Some(e.clone());
+                st.error = Some(e.message().to_string());
                 st.checked_destination = None;
-                Err(FsError::io(e))
+                Err(e)
             }
         }
     }

@@ -35,6 +35,8 @@ pub(crate) enum Key {
 struct Entry {
     node: Arc<Node>,
     parent: u64,
+    /// The name it was last looked up by in `parent`.
+    name: String,
     lookups: u64,
 }
 
@@ -68,6 +70,7 @@ impl Inodes {
             Entry {
                 node: Arc::new(Node::Root),
                 parent: ROOT_INO,
+                name: String::new(),
                 lookups: 1,
             },
         );
@@ -101,18 +104,20 @@ impl Inodes {
 
     /// Records a kernel reference to `key` as `node` (a path-keyed node is replaced by
     /// the fresher one; a content-keyed node is kept). Returns the inode and its node.
-    pub fn link(&self, key: &Key, node: Node, parent: u64) -> (u64, Arc<Node>) {
+    pub fn link(&self, key: &Key, node: Node, parent: u64, name: &str) -> (u64, Arc<Node>) {
         let mut t = self.lock();
         let ino = t.number(key);
         let replace = matches!(key, Key::Child(..));
         let entry = t.nodes.entry(ino).or_insert_with(|| Entry {
             node: Arc::new(Node::Root),
             parent,
+            name: String::new(),
             lookups: 0,
         });
         if entry.lookups == 0 || replace {
             entry.node = Arc::new(node);
             entry.parent = parent;
+            entry.name = name.to_string();
         }
         entry.lookups += 1;
         (ino, entry.node.clone())
@@ -152,6 +157,26 @@ impl Inodes {
             .collect()
     }
 
+    /// The path of `ino` from the mount's root (`/REGISTRY/REPO/TAG/…`), by the names
+    /// it and its parents were last looked up by; `inode N` when it is not known.
+    pub fn path_of(&self, ino: u64) -> String {
+        let t = self.lock();
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT_INO {
+            match t.nodes.get(&at) {
+                // A bounded walk: parents always exist while a child is referenced.
+                Some(e) if parts.len() < 256 => {
+                    parts.push(e.name.as_str());
+                    at = e.parent;
+                }
+                _ => return format!("inode {ino}"),
+            }
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
     /// (inodes with a node, numbers handed out).
     pub fn counts(&self) -> (usize, u64) {
         let t = self.lock();
@@ -171,14 +196,14 @@ mod tests {
             registry: "quay.io".into(),
         };
         let n0 = t.number(&k);
-        let (ino, _) = t.link(&k, reg(), ROOT_INO);
+        let (ino, _) = t.link(&k, reg(), ROOT_INO, "quay.io");
         assert_eq!(ino, n0);
-        t.link(&k, reg(), ROOT_INO);
+        t.link(&k, reg(), ROOT_INO, "quay.io");
         t.forget(ino, 1);
         assert!(t.get(ino).is_ok());
         t.forget(ino, 1);
         assert!(t.get(ino).is_err());
-        let (again, _) = t.link(&k, reg(), ROOT_INO);
+        let (again, _) = t.link(&k, reg(), ROOT_INO, "quay.io");
         assert_eq!(again, ino);
         let other = t.number(&Key::Child(ROOT_INO, "ghcr.io".into()));
         assert_ne!(other, ino);
@@ -186,5 +211,29 @@ mod tests {
         assert_ne!(t.number(&k), ino);
         t.forget(ROOT_INO, 10);
         assert!(t.get(ROOT_INO).is_ok());
+    }
+
+    #[test]
+    fn paths_follow_the_names_looked_up() {
+        let t = Inodes::new();
+        let reg = Node::Registry {
+            registry: "quay.io".into(),
+        };
+        let (r, _) = t.link(
+            &Key::Child(ROOT_INO, "quay.io".into()),
+            reg,
+            ROOT_INO,
+            "quay.io",
+        );
+        let repo = Node::Repo {
+            registry: "quay.io".into(),
+            path: "a".into(),
+        };
+        let (a, _) = t.link(&Key::Child(r, "a".into()), repo, r, "a");
+        assert_eq!(t.path_of(ROOT_INO), "/");
+        assert_eq!(t.path_of(a), "/quay.io/a");
+        assert_eq!(t.path_of(999), "inode 999");
+        t.forget(r, 1);
+        assert_eq!(t.path_of(a), format!("inode {a}"));
     }
 }

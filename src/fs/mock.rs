@@ -365,7 +365,7 @@ impl Backend for MockBackend {
     async fn check_copy(&self, request: &CopyRequest, open_destination: bool) -> Result<()> {
         self.lock().checks += usize::from(open_destination);
         if open_destination && request.destination.starts_with("refuse:") {
-            return Err(Error::invalid(format!(
+            return Err(Error::other(format!(
                 "destination {} cannot be written",
                 request.destination
             )));

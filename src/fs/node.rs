@@ -16,6 +16,8 @@ pub(crate) enum Node {
     Control,
     /// `MOUNT/.scry/stats.json`.
     Stats,
+    /// `MOUNT/.scry/errors`.
+    Errors,
     Registry {
         registry: String,
     },

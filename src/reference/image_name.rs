@@ -85,6 +85,57 @@ impl Transport {
     }
 }
 
+/// "; did you mean …?" for an unknown transport: a known one a single edit away (a
+/// letter added, dropped, changed or two swapped, or another case), or for a bare
+/// `NAME:TAG` the same with `docker://` before it.
+fn transport_hint(s: &str, name: &str, details: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some(t) = Transport::ALL
+        .into_iter()
+        .find(|t| t.name() == lower || edit_distance(t.name(), &lower) <= 1)
+    {
+        let sep = match t {
+            Transport::Docker if !details.starts_with("//") => "://",
+            _ => ":",
+        };
+        return format!("; did you mean {}{sep}{details}?", t.name());
+    }
+    let bare = !details.is_empty()
+        && !name.starts_with(['/', '.', '~'])
+        && !details.starts_with('/')
+        && !s.contains(char::is_whitespace);
+    if bare {
+        return format!("; did you mean docker://{s}?");
+    }
+    String::new()
+}
+
+/// Edits (insertions, deletions, substitutions, swaps of neighbours) between two
+/// short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -137,7 +188,8 @@ impl ImageName {
         };
         let Some(transport) = Transport::from_name(transport_name) else {
             return Err(Error::InvalidInput(format!(
-                "Invalid image name {s:?}, unknown transport {transport_name:?}"
+                "Invalid image name {s:?}, unknown transport {transport_name:?}{}",
+                transport_hint(s, transport_name, details)
             )));
         };
         match transport {
@@ -260,7 +312,8 @@ impl FromStr for ImageName {
 fn parse_docker(details: &str) -> Result<ImageName> {
     let Some(rest) = details.strip_prefix("//") else {
         return Err(Error::InvalidInput(format!(
-            "docker: image reference {details:?} does not start with //"
+            "docker: image reference {details:?} does not start with //; did you mean docker://{}?",
+            details.trim_start_matches('/')
         )));
     };
     let reference = DockerReference::parse(rest)?;

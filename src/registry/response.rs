@@ -29,6 +29,24 @@ pub async fn check(resp: reqwest::Response, what: &str) -> Result<reqwest::Respo
     check_as(resp, what, false).await
 }
 
+/// Marks a 401 answered to a request that carried a user's password: its error says
+/// whose credentials were refused and how to store others.
+#[derive(Clone)]
+pub struct RefusedCredentials {
+    pub username: String,
+    pub registry: String,
+}
+
+impl std::fmt::Display for RefusedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the credentials for {} were refused: run `scry login {}`",
+            self.username, self.registry
+        )
+    }
+}
+
 /// [`check`] for a manifest GET or HEAD: a 404 whose error code is MANIFEST_UNKNOWN or
 /// NAME_UNKNOWN (or a body-less 404 to a HEAD) is [`Error::ImageNotFound`], which
 /// exits 2; any other 404 stays [`Error::NotFound`].
@@ -45,6 +63,7 @@ async fn check_as(
     if status.is_success() {
         return Ok(resp);
     }
+    let refused = resp.extensions().get::<RefusedCredentials>().cloned();
     let (text, codes) = error_parts(resp).await;
     let image_gone = manifest
         && status == StatusCode::NOT_FOUND
@@ -76,7 +95,10 @@ async fn check_as(
     Err(match status {
         StatusCode::NOT_FOUND if image_gone => Error::ImageNotFound(msg),
         StatusCode::NOT_FOUND => Error::NotFound(msg),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(msg),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refused {
+            Some(r) => Error::Unauthorized(format!("{msg}; {r}")),
+            None => Error::Unauthorized(msg),
+        },
         StatusCode::METHOD_NOT_ALLOWED => Error::Unsupported(msg),
         s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
             Error::Network(format!("{msg} (HTTP {})", s.as_u16()))
@@ -198,7 +220,6 @@ pub fn next_link(h: &HeaderMap) -> Option<String> {
     None
 }
 
-/// A reqwest error with its causes, without the URL's credentials.
 /// Whether a request failed in the TLS handshake (a plain-HTTP server, a certificate
 /// refused): not a passing fault, so not worth retrying.
 pub fn is_tls_failure(e: &reqwest::Error) -> bool {
@@ -223,6 +244,7 @@ pub fn is_tls_failure(e: &reqwest::Error) -> bool {
     false
 }
 
+/// A reqwest error with its causes, without the URL's credentials.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() {
         "timed out".to_string()

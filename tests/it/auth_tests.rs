@@ -54,6 +54,13 @@ fn assert_auth_failure(out: &CmdOutput) {
     assert!(!e.contains("panicked"), "{out}");
 }
 
+/// Refused credentials are named, with the command that stores others.
+#[track_caller]
+fn assert_names_refused_user(out: &CmdOutput, user: &str, registry: &str) {
+    let hint = format!("the credentials for {user} were refused: run `scry login {registry}`");
+    assert!(out.stderr.contains(&hint), "no {hint:?}: {out}");
+}
+
 fn tls_registry_needs_its_cert_dir(tls: Tls) {
     let reg = Registry::builder().tls(tls).start();
     let f = Fixtures::get();
@@ -154,7 +161,9 @@ fn htpasswd_over_tls() {
         ]),
     ] {
         assert!(!inspect(skopeo(), &flags, &image).success());
-        assert_auth_failure(&inspect(scry(), &flags, &image));
+        let out = inspect(scry(), &flags, &image);
+        assert_auth_failure(&out);
+        assert_names_refused_user(&out, reg.username(), &reg.url());
     }
     // Unknown user.
     assert_auth_failure(&inspect(scry(), &with(&["--creds", "nobody:x"]), &image));
@@ -253,6 +262,7 @@ fn token_auth_failures() {
     server.clear_requests();
     let out = inspect(scry(), &flags, &image);
     assert_auth_failure(&out);
+    assert_names_refused_user(&out, reg.username(), &reg.url());
     assert!(
         server
             .requests()

@@ -13,13 +13,14 @@ use crate::error::ErrorKind;
 pub(super) fn disk_bytes(dir: &Path) -> u64 {
     let mut n = 0;
     for sub in ["blobs/sha256", "small/sha256"] {
+        // Files may go while counted (eviction runs beside the counting).
         for e in fs::read_dir(dir.join(sub)).unwrap().flatten() {
-            n += e.metadata().unwrap().len();
+            n += e.metadata().map(|m| m.len()).unwrap_or(0);
         }
     }
     for e in fs::read_dir(dir.join("partial/sha256")).unwrap().flatten() {
         if e.file_name().to_string_lossy().ends_with(".data") {
-            n += e.metadata().unwrap().blocks() * 512;
+            n += e.metadata().map(|m| m.blocks() * 512).unwrap_or(0);
         }
     }
     n

@@ -229,7 +229,8 @@ async fn scry_control_dir_reports_stats() {
     t.walk(&format!("{REG}/app/web/v1/inspect.json"))
         .await
         .unwrap();
-    assert_eq!(t.ls(".scry").await.unwrap(), ["stats.json"]);
+    assert_eq!(t.ls(".scry").await.unwrap(), ["errors", "stats.json"]);
+    assert_eq!(t.cat(".scry/errors").await.unwrap(), "");
     let stats = t.json(".scry/stats.json").await;
     assert!(stats["fs"]["cache"]["manifests"].as_u64().unwrap() >= 1);
     assert!(stats["backend"]["calls"].as_u64().unwrap() >= 2);

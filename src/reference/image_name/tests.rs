@@ -316,8 +316,39 @@ fn exact_messages_for_the_common_mistakes() {
     let e = ImageName::parse("x:y").unwrap_err();
     assert_eq!(
         e.to_string(),
-        r#"Invalid image name "x:y", unknown transport "x""#
+        r#"Invalid image name "x:y", unknown transport "x"; did you mean docker://x:y?"#
     );
+}
+
+/// A transport one edit away, another case, or a bare `NAME:TAG` gets a suggestion;
+/// paths and far-off names do not.
+#[test]
+fn unknown_transports_get_a_suggestion() {
+    let hint = |s: &str| {
+        let e = ImageName::parse(s).unwrap_err().to_string();
+        e.split_once("; did you mean ")
+            .map(|(_, h)| h.trim_end_matches('?').to_string())
+    };
+    assert_eq!(hint("dokcer://a/b").as_deref(), Some("docker://a/b"));
+    assert_eq!(hint("dockr://a/b").as_deref(), Some("docker://a/b"));
+    assert_eq!(hint("DOCKER://a").as_deref(), Some("docker://a"));
+    assert_eq!(hint("oic:/tmp/x").as_deref(), Some("oci:/tmp/x"));
+    assert_eq!(
+        hint("oci-achive:/tmp/x.tar").as_deref(),
+        Some("oci-archive:/tmp/x.tar")
+    );
+    assert_eq!(hint("dri:/tmp/x").as_deref(), Some("dir:/tmp/x"));
+    assert_eq!(
+        hint("alpine:latest").as_deref(),
+        Some("docker://alpine:latest")
+    );
+    assert_eq!(
+        hint("quay.io/a/b:1").as_deref(),
+        Some("docker://quay.io/a/b:1")
+    );
+    assert_eq!(hint("docker:alpine").as_deref(), Some("docker://alpine"));
+    assert_eq!(hint("/tmp/a:b"), None);
+    assert_eq!(hint("zzz:/tmp/x"), None);
 }
 
 #[test]

@@ -171,24 +171,44 @@ fn a_bad_destination_fails_the_write_and_the_status_says_why() {
     let copy_to = m.path(&format!("{}/small/latest/copy-to", reg.url()));
     let unreachable = "docker://127.0.0.1:1/nowhere/small:v1";
     let bad_flag = format!("dir:{}", m.scratch().join("x").display());
-    let cases: [(&str, Vec<&str>, &str); 3] = [
-        ("bad", vec!["/not/a/transport/name"], "transport"),
-        ("unreachable", vec![unreachable], "127.0.0.1:1"),
+    // A request that does not parse is EINVAL; one that cannot be carried out, EIO.
+    let cases: [(&str, Vec<&str>, &str, &str); 3] = [
+        (
+            "bad",
+            vec!["/not/a/transport/name"],
+            "transport",
+            "Invalid argument",
+        ),
+        (
+            "unreachable",
+            vec![unreachable],
+            "127.0.0.1:1",
+            "Input/output error",
+        ),
         (
             "bad-flag",
             vec![&bad_flag, "--no-such-flag"],
             "--no-such-flag",
+            "Invalid argument",
         ),
     ];
-    for (name, request, names) in &cases {
+    for (name, request, names, errno) in &cases {
         let out = if request.len() == 1 {
             echo_request(&copy_to.join(name), request[0])
         } else {
             printf_request(&copy_to.join(name), request)
         };
         assert!(
-            !out.success() && out.stderr.contains("Input/output error"),
-            "writing {request:?} to copy-to/{name} did not fail with EIO: {out}"
+            !out.success() && out.stderr.contains(errno),
+            "writing {request:?} to copy-to/{name} did not fail with {errno}: {out}"
+        );
+        // The reason is in the mount's error file too, with the job's path.
+        let errors = std::fs::read_to_string(m.path(".scry/errors")).unwrap();
+        assert!(
+            errors
+                .lines()
+                .any(|l| l.contains(&format!("small/latest/copy-to/{name}")) && l.contains(names)),
+            "{name}: .scry/errors does not explain it:\n{errors}"
         );
         let cat = run(Command::new("cat").arg(copy_to.join(format!("{name}.status"))));
         cat.assert_success();

@@ -68,6 +68,17 @@ fn refused_credentials_are_eacces() {
         &[&m.path(&format!("{host}/small/latest/manifest.json"))],
     );
     assert_fails_with(&out, "Permission denied");
+    // `.scry/errors` says whose credentials were refused and what to do.
+    let errors = std::fs::read_to_string(m.path(".scry/errors")).unwrap();
+    assert!(
+        errors.lines().any(|l| l.contains(" EACCES ")
+            && l.contains(&format!("/{host}/small"))
+            && l.contains(&format!(
+                "the credentials for {} were refused: run `scry login {host}`",
+                reg.username()
+            ))),
+        "{errors}"
+    );
     m.unmount();
 
     // The same mount with the right password works: the refusal was the password's.
@@ -278,4 +289,76 @@ fn unmount_explains_plain_dirs_other_mounts_and_busy_mounts() {
     let _ = holder.kill();
     let _ = holder.wait();
     m.kill9();
+}
+
+/// The reasons behind an EIO are in `MOUNT/.scry/errors`, one line per failure with
+/// the errno, the operation and path, and the cause: a plain-HTTP registry mounted
+/// without `--tls-verify=false` says so, a registry that does not answer is named.
+#[test]
+fn dot_scry_errors_explains_eio_without_the_log() {
+    let (reg, _) = shared_registry();
+    let host = reg.url();
+    let m = Mount::start(&["--timeout", "5s"]);
+    assert_eq!(ls(&m.path(".scry")), ["errors", "stats.json"]);
+    assert_eq!(std::fs::read_to_string(m.path(".scry/errors")).unwrap(), "");
+    let out = tool_on("ls", &[], &[&m.path(&format!("{host}/small"))]);
+    assert_fails_with(&out, "Input/output error");
+    let out = tool_on("ls", &[], &[&m.path("127.0.0.1:1/nowhere")]);
+    assert_fails_with(&out, "Input/output error");
+    let errors = std::fs::read_to_string(m.path(".scry/errors")).unwrap();
+    let line = |path: &str| {
+        errors
+            .lines()
+            .find(|l| l.contains(" EIO ") && l.contains(path))
+            .unwrap_or_else(|| panic!("no EIO line for {path}:\n{errors}"))
+            .to_string()
+    };
+    assert!(
+        line(&format!("/{host}/small")).contains("use --tls-verify=false"),
+        "{errors}"
+    );
+    let refused = line("/127.0.0.1:1/nowhere");
+    assert!(
+        refused.contains("registry 127.0.0.1:1") && refused.contains("onnection refused"),
+        "{errors}"
+    );
+    // A missing name is ENOENT and not worth a line.
+    let out = tool_on("ls", &[], &[&m.path("not a registry")]);
+    assert_fails_with(&out, "No such file or directory");
+    let again = std::fs::read_to_string(m.path(".scry/errors")).unwrap();
+    assert_eq!(again.lines().count(), errors.lines().count(), "{again}");
+    let out = tool_on("touch", &[], &[&m.path(".scry/errors")]);
+    assert!(!out.success(), "{out}");
+    m.unmount();
+}
+
+/// `--background` returns only once the mount is up; when the mount process fails to
+/// start, it exits 1 with that process's error, not just a pointer to the log.
+#[test]
+fn a_background_mount_that_cannot_start_says_why() {
+    let dir = super::scratch("bg-fail-");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = crate::harness::run_with_timeout(
+        crate::harness::scry()
+            .args([
+                "--policy",
+                "/nonexistent/policy.json",
+                "mount",
+                "--background",
+            ])
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .arg(&mnt),
+        super::TOOL_TIMEOUT,
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("before the mount was ready")
+            && out
+                .stderr
+                .contains("/nonexistent/policy.json: No such file or directory"),
+        "{out}"
+    );
+    assert!(!super::is_mounted(&mnt));
 }
