@@ -31,7 +31,7 @@ impl Engine<'_> {
             empty_layer: false,
         };
         if let Some(mut found) = self.dest.try_reuse_blob(&info, None).await? {
-            self.progress.blob_skipped(kind, &info.digest);
+            self.progress.blob_skipped(kind, &info.digest, info.size);
             found.media_type = info.media_type.clone();
             return Ok(found);
         }

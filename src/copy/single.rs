@@ -329,7 +329,7 @@ impl Engine<'_> {
             turns.wait(i).await;
         }
         match &reused {
-            Some(_) => self.progress.blob_skipped(kind, &info.digest),
+            Some(_) => self.progress.blob_skipped(kind, &info.digest, info.size),
             None => self.progress.announce(kind, &info.digest),
         }
         if let Some((turns, i)) = turn {
@@ -442,9 +442,10 @@ impl Engine<'_> {
             return Ok(false);
         }
         for l in &layers {
-            self.progress.blob_skipped("blob", &l.digest);
+            self.progress.blob_skipped("blob", &l.digest, l.size);
         }
-        self.progress.blob_skipped("config", &config.digest);
+        self.progress
+            .blob_skipped("config", &config.digest, config.size);
         self.progress.line("Writing manifest to image destination");
         self.progress.line("Storing signatures");
         Ok(true)

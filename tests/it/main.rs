@@ -18,3 +18,4 @@ mod oneliner_tests;
 mod proxy_faults;
 mod signing_tests;
 mod sync_tests;
+mod ux_tests;

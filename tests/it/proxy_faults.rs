@@ -7,10 +7,10 @@ use crate::harness::faultproxy::{Fault, FaultProxy, Rule};
 use crate::harness::{run, scry, Registry};
 use crate::mount_tests::fakereg::RawImage;
 
-const LAYER: usize = 6 << 20;
+pub(crate) const LAYER: usize = 6 << 20;
 
 /// `big:latest` (one 6 MiB layer) on a real registry, and a proxy in front of it.
-fn behind_proxy() -> (Registry, FaultProxy, RawImage) {
+pub(crate) fn behind_proxy() -> (Registry, FaultProxy, RawImage) {
     let reg = Registry::plain();
     let image = RawImage::new(&[LAYER]);
     image.push(&reg.client(), "big", "latest");

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use super::{jq, ls, Mount, TOOL_TIMEOUT};
 use crate::copy_matrix::assert_dir_holds_image;
@@ -269,4 +270,68 @@ fn flags_apply_however_a_shell_writes_them() {
         assert_eq!(st["state"], "succeeded");
     }
     m.unmount();
+}
+
+/// `NAME.status` shows bytes as they move, for every kind of destination: with the
+/// source's layer stalled half way, a reader sees the job running with some bytes
+/// done and not all; at the end done equals the total.
+#[test]
+fn status_shows_live_bytes_for_every_destination_kind() {
+    use crate::harness::faultproxy::{Fault, Rule};
+    let (reg, proxy, image) = crate::proxy_faults::behind_proxy();
+    let layer = image.layer_digests[0].clone();
+    let half = crate::proxy_faults::LAYER / 2;
+    for (name, dest) in [
+        ("dir", "dir:SCRATCH/d".to_string()),
+        ("oci-archive", "oci-archive:SCRATCH/a.tar:x".to_string()),
+        (
+            "registry",
+            format!("docker://{}/live/copy:1 --dest-tls-verify=false", reg.url()),
+        ),
+    ] {
+        // A fresh mount each time: its cache must not hold the layer yet.
+        let m = Mount::start(&["--tls-verify=false"]);
+        let dest = dest.replace("SCRATCH", &m.scratch().display().to_string());
+        proxy.clear();
+        proxy.add(
+            Rule::on(
+                &layer,
+                Fault::StallBody {
+                    after: half,
+                    stall: Duration::from_secs(3),
+                },
+            )
+            .method("GET")
+            .times(1),
+        );
+        let copy_to = m.path(&format!("{}/big/latest/copy-to", proxy.host()));
+        let job = copy_to.join(name);
+        let writer = {
+            let (job, dest) = (job.clone(), dest.clone());
+            std::thread::spawn(move || echo_request(&job, &dest))
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = None;
+        while Instant::now() < deadline && !writer.is_finished() {
+            if let Ok(bytes) = std::fs::read(copy_to.join(format!("{name}.status"))) {
+                if let Ok(st) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    let done = st["bytes_done"].as_u64().unwrap_or(0);
+                    let total = st["bytes_total"].as_u64().unwrap_or(0);
+                    if st["state"] == "running" && done >= half as u64 && done < total {
+                        seen = Some((done, total));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        writer.join().unwrap().assert_success();
+        let (done, total) =
+            seen.unwrap_or_else(|| panic!("{name}: no live bytes while the layer stalled"));
+        assert!(
+            total > crate::proxy_faults::LAYER as u64,
+            "{name}: {done} of {total}"
+        );
+        assert_succeeded(&copy_to, name, dest.split(' ').next().unwrap());
+        m.unmount();
+    }
 }
