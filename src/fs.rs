@@ -482,7 +482,7 @@ impl Fs {
                 });
                 Ok(OpenReply {
                     local,
-                    ..reply(fh, true, false)
+                    ..reply(fh, !f.refreshed, false)
                 })
             }
             Node::Job(job) => {

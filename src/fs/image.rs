@@ -56,6 +56,8 @@ pub(crate) enum Make {
     Manifest(String),
     Config(BlobRef),
     Layer(BlobRef),
+    /// `inspect.json`, with the repository's tags (as fresh as the tag list) as
+    /// `RepoTags`: keyed by path and made again at each lookup.
     Inspect,
     /// `index.json`, naming the image by this tag (when it has one).
     LayoutIndex(Option<String>),
@@ -215,6 +217,15 @@ impl Fs {
         Ok((entry, children))
     }
 
+    /// The repository's tags for `inspect.json` (as fresh as the tag list; none when
+    /// the list cannot be had, which does not fail the directory).
+    async fn repo_tags(&self, loc: &Locator) -> Arc<Vec<String>> {
+        match self.meta.tags(&loc.registry, &loc.repo).await {
+            Ok(super::meta::TagProbe::Tags(t)) => t,
+            _ => Arc::new(Vec::new()),
+        }
+    }
+
     fn top_children(&self, ino: u64, loc: &Arc<Locator>, entry: &ManifestEntry) -> Vec<Child> {
         let m = &entry.manifest;
         let mut out = Vec::new();
@@ -258,9 +269,10 @@ impl Fs {
             _ => m.artifact_type().is_none(),
         };
         if inspectable {
+            // By path: the tags it lists change while the image does not.
             out.push(file(
                 "inspect.json",
-                Fs::content_key(loc, &entry.digest, "inspect.json"),
+                Key::Child(ino, "inspect.json".into()),
                 Make::Inspect,
             ));
         }
@@ -391,6 +403,7 @@ impl Fs {
             other => other,
         };
         let mtime = self.meta.mtime(reg, repo, entry).await?;
+        let refreshed = matches!(make, Make::Inspect);
         let inline = |b: Bytes| (b.len() as u64, Content::Inline(b));
         let (size, content) = match make {
             Make::Dir(node) => return Ok(node),
@@ -398,7 +411,10 @@ impl Fs {
             Make::Inline(b) => inline(b),
             Make::Manifest(d) => inline(self.meta.manifest(reg, repo, &d).await?.bytes.clone()),
             Make::Config(c) => inline(self.meta.config(reg, repo, &c).await?.bytes.clone()),
-            Make::Inspect => inline(self.inspect_json(loc, entry).await?),
+            Make::Inspect => {
+                let tags = self.repo_tags(loc).await;
+                inline(self.inspect_json(loc, entry, &tags).await?)
+            }
             Make::LayoutIndex(ref_name) => {
                 let form = self.layout_manifest(loc, entry).await?;
                 inline(index_json(&form, ref_name.as_deref()))
@@ -417,12 +433,18 @@ impl Fs {
             content,
             size,
             mtime,
+            refreshed,
         })))
     }
 
     /// What `scry inspect docker://…` prints for this image (for an index, for the
-    /// configured platform), with an empty `RepoTags` so that the file never changes.
-    async fn inspect_json(&self, loc: &Locator, top: &ManifestEntry) -> FsResult<Bytes> {
+    /// configured platform), `RepoTags` listing the repository's `tags`.
+    async fn inspect_json(
+        &self,
+        loc: &Locator,
+        top: &ManifestEntry,
+        tags: &[String],
+    ) -> FsResult<Bytes> {
         let (reg, repo) = (&loc.registry, &loc.repo);
         let image = if top.manifest.is_index() {
             let digest = choose_instance(&top.manifest, &self.config.platform)
@@ -439,8 +461,14 @@ impl Fs {
         let config = m
             .image_config(config.as_deref())
             .map_err(|e| FsError::io(format!("inspecting {reg}/{repo}@{}: {e}", top.digest)))?;
-        let out = build_inspect(&format!("{reg}/{repo}"), &top.digest, m, &config, None)
-            .with_layers_data(m);
+        let out = build_inspect(
+            &format!("{reg}/{repo}"),
+            &top.digest,
+            m,
+            &config,
+            Some(tags.to_vec()),
+        )
+        .with_layers_data(m);
         Ok(Bytes::from(to_go_json_indent(&out) + "\n"))
     }
 }

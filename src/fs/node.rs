@@ -110,6 +110,9 @@ pub(crate) struct FileNode {
     pub content: Content,
     pub size: u64,
     pub mtime: SystemTime,
+    /// Keyed by path and made afresh at each lookup (`inspect.json`): the kernel may
+    /// not keep its pages from one open to the next.
+    pub refreshed: bool,
 }
 
 pub(crate) enum Content {

@@ -190,7 +190,7 @@ async fn inspect_json_describes_the_image() {
     assert_eq!(v["Os"], "linux");
     assert_eq!(v["Labels"]["k"], "v");
     assert_eq!(v["Env"], serde_json::json!(["PATH=/bin"]));
-    assert_eq!(v["RepoTags"], serde_json::json!([]));
+    assert_eq!(v["RepoTags"], serde_json::json!(["latest", "v1", "v2"]));
     assert_eq!(v["Layers"], serde_json::json!(t.a.layers));
     assert_eq!(v["LayersData"][1]["Size"], 26);
 }

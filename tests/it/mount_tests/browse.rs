@@ -352,8 +352,7 @@ fn index_directories_have_one_directory_per_platform() {
     m.unmount();
 }
 
-/// `inspect.json` agrees with `skopeo inspect` of the same image (tags aside: the
-/// mount does not list them there).
+/// `inspect.json` agrees with `skopeo inspect` of the same image, tags included.
 #[test]
 fn inspect_json_agrees_with_skopeo_inspect() {
     let (reg, _) = shared_registry();
@@ -381,6 +380,7 @@ fn inspect_json_agrees_with_skopeo_inspect() {
             "Os",
             "Layers",
             "Env",
+            "RepoTags",
         ] {
             assert_eq!(got[field], want[field], "{repo}: inspect.json {field}");
         }
@@ -426,6 +426,12 @@ fn a_moved_tag_shows_the_new_image_after_the_tag_ttl() {
         std::time::Duration::from_secs(20),
         "the new tag to be listed",
         || ls(&repo) == ["latest", "new"],
+    );
+    // inspect.json's RepoTags follow the tag list.
+    super::wait_until(
+        std::time::Duration::from_secs(20),
+        "inspect.json to list the new tag",
+        || jq(".RepoTags | join(\",\")", &repo.join("latest/inspect.json")) == "latest,new",
     );
     assert_eq!(
         sha256sum(&m.path(&format!("{host}/moving@{}/manifest.json", fx.small.digest))),
