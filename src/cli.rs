@@ -96,7 +96,10 @@ enum Command {
 /// (0 ok, 1 error, 2 image not found). Errors are printed to stderr.
 pub fn main() -> i32 {
     crate::sysroots::prefer_lazy_system_roots();
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -116,6 +119,16 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// The command line's definition: `mount --help` does not list the OCI-layout and
+/// daemon flags it shares with the image commands but has no use for (accepted, not
+/// listed). Global flags show in their own group in every command's help.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().mut_subcommand("mount", |c| {
+        c.mut_arg("shared_blob_dir", |a| a.hide(true))
+            .mut_arg("daemon_host", |a| a.hide(true))
+    })
 }
 
 /// Prints a clap error or the help/version text it stands for. Usage errors exit 1 as

@@ -13,10 +13,6 @@ use crate::transport::{self, DestContext, LayerCompression, SourceContext};
 #[derive(Args, Debug)]
 pub struct CopyArgs {
     #[command(flatten)]
-    src: SrcImageOpts,
-    #[command(flatten)]
-    dest: DestImageOpts,
-    #[command(flatten)]
     retry: RetryOpts,
     /// path of the authentication file for both source and destination
     #[arg(long, value_name = "PATH")]
@@ -84,6 +80,11 @@ pub struct CopyArgs {
     /// DESTINATION-IMAGE, as TRANSPORT:DETAILS
     #[arg(value_name = "DESTINATION-IMAGE")]
     destination: String,
+    // Last, so that their help headings do not carry over to the flags above.
+    #[command(flatten)]
+    src: SrcImageOpts,
+    #[command(flatten)]
+    dest: DestImageOpts,
 }
 
 impl CopyArgs {

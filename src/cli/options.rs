@@ -14,6 +14,7 @@ pub use crate::goparse::{parse_go_bool, parse_go_duration};
 
 /// Flags before the command name.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOpts {
     /// timeout for the command execution
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_go_duration)]
@@ -217,8 +218,9 @@ mod tests {
 /// Declares an image-options group whose flags carry a prefix (`--src-…`, `--dest-…`),
 /// convertible into [`ImageOpts`].
 macro_rules! prefixed_image_opts {
-    ($name:ident, $p:literal, $creds_alias:literal) => {
+    ($name:ident, $p:literal, $creds_alias:literal, $heading:literal) => {
         #[derive(Args, Debug, Clone, Default)]
+        #[command(next_help_heading = $heading)]
         pub struct $name {
             /// path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json
             #[arg(id = concat!($p, "authfile"), long = concat!($p, "authfile"), value_name = "PATH")]
@@ -273,5 +275,5 @@ macro_rules! prefixed_image_opts {
     };
 }
 
-prefixed_image_opts!(SrcImageOpts, "src-", "screds");
-prefixed_image_opts!(DestImageOpts, "dest-", "dcreds");
+prefixed_image_opts!(SrcImageOpts, "src-", "screds", "Source options");
+prefixed_image_opts!(DestImageOpts, "dest-", "dcreds", "Destination options");

@@ -15,10 +15,6 @@ use crate::transport::{self, DestContext, LayerCompression, SourceContext};
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     #[command(flatten)]
-    src_opts: SrcImageOpts,
-    #[command(flatten)]
-    dest_opts: DestImageOpts,
-    #[command(flatten)]
     retry: RetryOpts,
     /// path of the authentication file for both source and destination
     #[arg(long, value_name = "PATH")]
@@ -79,6 +75,11 @@ pub struct SyncArgs {
     /// DESTINATION: a registry with an optional namespace (docker) or a directory (dir)
     #[arg(value_name = "DESTINATION")]
     destination: String,
+    // Last, so that their help headings do not carry over to the flags above.
+    #[command(flatten)]
+    src_opts: SrcImageOpts,
+    #[command(flatten)]
+    dest_opts: DestImageOpts,
 }
 
 impl SyncArgs {
