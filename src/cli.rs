@@ -90,6 +90,8 @@ enum Command {
     Tag(oneliners::TagArgs),
     /// Check that every manifest and blob of IMAGE-NAME is there and matches its digest
     Validate(oneliners::RefArgs),
+    /// Write the merged root filesystem of IMAGE-NAME (layers applied, whiteouts honoured) as a tar stream
+    Export(oneliners::ExportArgs),
 }
 
 /// Parses the process's arguments, runs the command and returns the exit code
@@ -232,6 +234,7 @@ async fn dispatch(global: &GlobalOpts, command: Command) -> Result<()> {
         Command::Catalog(a) => oneliners::catalog(global, a).await,
         Command::Tag(a) => oneliners::tag(global, a).await,
         Command::Validate(a) => oneliners::validate(global, a).await,
+        Command::Export(a) => oneliners::export(global, a).await,
         Command::Mount(_) | Command::Unmount(_) | Command::Cache(_) => {
             unreachable!("handled before the runtime starts")
         }

@@ -9,7 +9,7 @@
 //!   already has are skipped;
 //! - the destination is committed only after everything was written.
 
-mod compress;
+pub(crate) mod compress;
 pub(crate) mod convert;
 mod convert_image;
 mod diff_id;

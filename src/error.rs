@@ -139,6 +139,11 @@ impl Error {
         }
     }
 
+    /// Whether the reader of a pipe went away (`scry blob … | head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.io_errno() == Some(libc::EPIPE)
+    }
+
     /// The OS error code of an underlying I/O error.
     fn io_errno(&self) -> Option<i32> {
         match self {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -8,6 +8,7 @@ pub mod dir;
 pub mod docker;
 pub mod docker_archive;
 mod localfs;
+pub(crate) use localfs::TempDir;
 pub mod oci;
 pub mod oci_archive;
 #[cfg(test)]

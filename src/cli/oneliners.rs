@@ -1,5 +1,5 @@
 //! Commands beyond skopeo's, each a thin layer over the library: `digest`, `manifest`,
-//! `config`, `blob`, `catalog`, `tag` and `validate`. They take the same image names
+//! `config`, `blob`, `catalog`, `tag`, `validate` and `export`. They take the same image names
 //! (any transport where it makes sense) and the same registry flags as `inspect`.
 
 use clap::Args;
@@ -9,6 +9,7 @@ use super::options::{GlobalOpts, ImageOpts, RetryOpts};
 use super::output::write_stdout;
 use crate::digest::VerifyingReader;
 use crate::error::{Error, Result};
+use crate::export;
 use crate::inspect;
 use crate::manifest::{self, BlobRef, Manifest};
 use crate::reference::{DockerReference, ImageName};
@@ -42,6 +43,15 @@ pub struct TagArgs {
     /// The new tag, in the same repository
     #[arg(value_name = "TAG")]
     tag: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    image: RefArgs,
+    /// Write the tar to FILE (made whole or not at all) instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -180,11 +190,8 @@ pub async fn blob(global: &GlobalOpts, a: BlobArgs) -> Result<()> {
     })
     .await;
     match res {
-        Ok(_) => Ok(()),
-        Err(Error::Context { source, .. }) if matches!(&*source, Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe) => {
-            Ok(())
-        }
-        Err(e) => Err(e),
+        Err(e) if !e.is_broken_pipe() => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -276,4 +283,71 @@ pub async fn catalog(global: &GlobalOpts, a: CatalogArgs) -> Result<()> {
         .map_err(|e| e.context(format!("listing the repositories of {host}")))?;
     let doc = serde_json::json!({"Registry": host, "Repositories": repos});
     write_stdout((manifest::to_go_json_indent(&doc) + "\n").as_bytes())
+}
+
+/// `scry export`: the image's merged root filesystem (layers applied in order,
+/// whiteouts honoured) as one tar stream, to standard output or `--output`.
+pub async fn export(global: &GlobalOpts, a: ExportArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Error::invalid(
+            "refusing to write a tar stream to a terminal: redirect standard output or give -o FILE",
+        ));
+    }
+    let src = a.image.open(global).await?;
+    let data = inspect::gather(
+        src.as_ref(),
+        &global.platform(),
+        None::<std::future::Ready<Result<Vec<String>>>>,
+    )
+    .await?;
+    let tmpdir = global.tmpdir.as_deref();
+    let what = format!("exporting {}", a.image.name);
+    let summary = match &a.output {
+        None => {
+            let res = export::export(src.as_ref(), &data.manifest, tmpdir, std::io::stdout()).await;
+            match res {
+                Err(e) if e.is_broken_pipe() => return Ok(()),
+                r => r.map_err(|e| e.context(what))?,
+            }
+        }
+        Some(path) => export_to_file(src.as_ref(), &data.manifest, tmpdir, path)
+            .await
+            .map_err(|e| e.context(what))?,
+    };
+    tracing::info!(
+        "exported {} entries of {} layers ({} left out)",
+        summary.entries,
+        summary.layers,
+        summary.dropped
+    );
+    Ok(())
+}
+
+/// Exports into a temporary file beside `path`, renamed to it once whole.
+async fn export_to_file(
+    src: &dyn ImageSource,
+    m: &Manifest,
+    tmpdir: Option<&std::path::Path>,
+    path: &std::path::Path,
+) -> Result<export::Summary> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("{} does not name a file", path.display())))?;
+    let mut part_name = std::ffi::OsString::from(".");
+    part_name.push(name);
+    part_name.push(format!(".part-{}", std::process::id()));
+    let part = path.with_file_name(part_name);
+    let file = std::fs::File::create(&part)
+        .map_err(|e| Error::from(e).context(format!("creating {}", part.display())))?;
+    let res = match export::export(src, m, tmpdir, file).await {
+        Ok(s) => std::fs::rename(&part, path).map(|_| s).map_err(|e| {
+            Error::from(e).context(format!("renaming {} to {}", part.display(), path.display()))
+        }),
+        Err(e) => Err(e),
+    };
+    if res.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    res
 }

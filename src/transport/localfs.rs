@@ -401,3 +401,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
+
+/// A temporary directory removed (with its contents) when dropped.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory `PREFIX…` under `tmpdir` (default: the system temporary directory).
+    pub(crate) async fn create(tmpdir: Option<&Path>, prefix: &str) -> Result<TempDir> {
+        let base = tmpdir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        create_unique_dir(&base, prefix).await.map(TempDir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let p = self.0.clone();
+        cleanup_in_drop(move || {
+            let _ = std::fs::remove_dir_all(&p);
+        });
+    }
+}

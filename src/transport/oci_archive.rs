@@ -15,35 +15,12 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::localfs;
+use super::localfs::{self, TempDir};
 use super::oci::{describe_name, OciDestination, OciSource};
 use crate::error::{Error, Result, ResultExt};
 use crate::transport::{
     BlobInfo, BlobStream, ImageDestination, ImageSource, LayerCompression, RepoLocation,
 };
-
-/// A temporary directory removed (with its contents) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    async fn create(tmpdir: Option<&Path>) -> Result<TempDir> {
-        let base = tmpdir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(std::env::temp_dir);
-        localfs::create_unique_dir(&base, "scry-oci-archive-")
-            .await
-            .map(TempDir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let p = self.0.clone();
-        localfs::cleanup_in_drop(move || {
-            let _ = fs::remove_dir_all(&p);
-        });
-    }
-}
 
 /// `oci-archive:` as a copy source.
 pub struct OciArchiveSource {
@@ -62,15 +39,15 @@ impl OciArchiveSource {
         tmpdir: Option<&Path>,
     ) -> Result<OciArchiveSource> {
         let describe = describe_name("oci-archive", path, reference, index);
-        let dir = TempDir::create(tmpdir)
+        let dir = TempDir::create(tmpdir, "scry-oci-archive-")
             .await
             .map_err(|e| e.context(format!("opening {describe}")))?;
-        let (archive, into) = (path.to_path_buf(), dir.0.clone());
+        let (archive, into) = (path.to_path_buf(), dir.path().to_path_buf());
         localfs::blocking(move || extract(&archive, &into))
             .await
             .map_err(|e| e.context(format!("opening {describe}")))?;
         let inner = OciSource::open_labeled(
-            &dir.0,
+            dir.path(),
             reference,
             index,
             None,
@@ -249,10 +226,11 @@ impl OciArchiveDestination {
                     .context(format!("opening {describe}")))
             }
         }
-        let dir = TempDir::create(tmpdir)
+        let dir = TempDir::create(tmpdir, "scry-oci-archive-")
             .await
             .map_err(|e| e.context(format!("opening {describe}")))?;
-        let inner = OciDestination::new_labeled(&dir.0, reference, None, describe.clone()).await?;
+        let inner =
+            OciDestination::new_labeled(dir.path(), reference, None, describe.clone()).await?;
         Ok(OciArchiveDestination {
             path: path.to_path_buf(),
             describe,
@@ -319,7 +297,7 @@ impl ImageDestination for OciArchiveDestination {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let inner = self.inner.take().expect("present until commit");
         Box::new(inner).commit().await?;
-        let (layout, path) = (self.dir.0.clone(), self.path.clone());
+        let (layout, path) = (self.dir.path().to_path_buf(), self.path.clone());
         localfs::blocking(move || write_archive(&layout, &path))
             .await
             .map_err(|e| e.context(format!("committing {}", self.describe)))

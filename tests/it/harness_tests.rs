@@ -3,7 +3,6 @@
 //! harness predicts, and the helpers (timeouts, pagination, stop) do what they say.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -174,7 +173,7 @@ fn assert_unpacks_to(reg: &Registry, name_ref: &str, expected: &Rootfs) {
         .arg(format!("{}:t", layout.display()))
         .arg(&bundle);
     run(&mut umoci).assert_success();
-    let actual = read_tree(&bundle.join("rootfs"));
+    let actual = Rootfs::read(&bundle.join("rootfs"));
     assert_eq!(
         actual.paths(),
         expected.paths(),
@@ -183,38 +182,6 @@ fn assert_unpacks_to(reg: &Registry, name_ref: &str, expected: &Rootfs) {
     for (path, node) in &expected.nodes {
         assert_eq!(actual.nodes.get(path), Some(node), "{path}");
     }
-}
-
-fn read_tree(root: &Path) -> Rootfs {
-    fn walk(root: &Path, dir: &Path, out: &mut Rootfs) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let md = std::fs::symlink_metadata(&p).unwrap();
-            let mode = md.permissions().mode() & 0o7777;
-            let node = if md.file_type().is_symlink() {
-                Node::Symlink {
-                    target: std::fs::read_link(&p)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                }
-            } else if md.is_dir() {
-                walk(root, &p, out);
-                Node::Dir { mode }
-            } else {
-                Node::File {
-                    mode,
-                    data: std::fs::read(&p).unwrap(),
-                }
-            };
-            out.nodes.insert(rel, node);
-        }
-    }
-    let mut out = Rootfs::default();
-    walk(root, root, &mut out);
-    out
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The commands beyond skopeo's (`digest`, `manifest`, `config`, `blob`, `catalog`,
-//! `tag`, `validate`) against the real registry, compared with skopeo where they
+//! `tag`, `validate`, `export`) against the real registry, compared with skopeo where they
 //! overlap.
 
 use sha2::{Digest, Sha256};
 
+use crate::harness::image::Rootfs;
 use crate::harness::{run, scry, shared_registry, skopeo, Fixtures, Registry};
 
 fn sha(b: &[u8]) -> String {
@@ -138,4 +139,72 @@ fn tag_and_catalog_on_a_registry_of_their_own() {
     }
     let out = run(scry().args(["catalog", "a/b"]));
     assert_eq!(out.code, Some(1), "{out}");
+}
+
+/// Unpacks the tar `data` with tar(1) and reads the tree back.
+fn untar(data: &[u8]) -> Rootfs {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("fs.tar");
+    std::fs::write(&archive, data).unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    run(std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&root))
+    .assert_success();
+    Rootfs::read(&root)
+}
+
+#[test]
+fn export_writes_the_merged_rootfs_of_a_registry_or_local_image() {
+    let (reg, fx) = shared_registry();
+    let r = format!("docker://{}", fx.multilayer.tagged(reg, "latest"));
+    let out = scry_out(&["export", "--tls-verify=false", &r]);
+    // Overwrites, whiteouts and symlinks applied: exactly the predicted tree, which
+    // the harness checks against umoci's unpacking of the same image.
+    assert_eq!(untar(&out.stdout_bytes), fx.multilayer.rootfs);
+    let listing = String::from_utf8_lossy(&out.stdout_bytes).to_string();
+    assert!(!listing.contains(".wh."), "a whiteout entry was written");
+
+    // -o writes the same stream to a file; from an OCI layout too.
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}:t", tmp.path().join("layout").display());
+    scry_out(&["copy", "--src-tls-verify=false", &r, &layout]);
+    let file = tmp.path().join("out.tar");
+    scry_out(&["export", &layout, "-o", file.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&file).unwrap(), out.stdout_bytes);
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "temporary files left: {left:?}");
+
+    // An index: the --override-* platform's image.
+    let idx = format!("docker://{}", fx.multiarch.tagged(reg, "latest"));
+    for p in &fx.multiarch.children {
+        let mut cmd = scry();
+        cmd.args(["--override-arch", &p.platform.architecture]);
+        if let Some(v) = &p.platform.variant {
+            cmd.args(["--override-variant", v]);
+        }
+        let out = run(cmd.args(["export", "--tls-verify=false", &idx]));
+        out.assert_success();
+        assert_eq!(untar(&out.stdout_bytes), p.rootfs, "{:?}", p.platform);
+    }
+}
+
+#[test]
+fn export_failures_name_the_image_and_leave_no_file() {
+    let (reg, _) = shared_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("out.tar");
+    let missing = format!("docker://{}", reg.reference("no/such:image"));
+    let out = run(scry()
+        .args(["export", "--tls-verify=false", &missing, "-o"])
+        .arg(&file));
+    out.assert_code(2);
+    assert!(out.stderr.contains("no/such"), "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{json, Value};
 
@@ -146,6 +147,39 @@ impl Rootfs {
 
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path.trim_start_matches('/'))
+    }
+
+    /// The tree under `root` as it is on disk (modes, data, symlink targets).
+    pub fn read(root: &std::path::Path) -> Rootfs {
+        fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Rootfs) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let p = e.path();
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let md = std::fs::symlink_metadata(&p).unwrap();
+                let mode = md.permissions().mode() & 0o7777;
+                let node = if md.file_type().is_symlink() {
+                    Node::Symlink {
+                        target: std::fs::read_link(&p)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    }
+                } else if md.is_dir() {
+                    walk(root, &p, out);
+                    Node::Dir { mode }
+                } else {
+                    Node::File {
+                        mode,
+                        data: std::fs::read(&p).unwrap(),
+                    }
+                };
+                out.nodes.insert(rel, node);
+            }
+        }
+        let mut out = Rootfs::default();
+        walk(root, root, &mut out);
+        out
     }
 }
 
