@@ -127,9 +127,28 @@ pub fn main() -> i32 {
 /// daemon flags it shares with the image commands but has no use for (accepted, not
 /// listed). Global flags show in their own group in every command's help.
 fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command().mut_subcommand("mount", |c| {
+    let mut cmd = <Cli as clap::CommandFactory>::command().mut_subcommand("mount", |c| {
         c.mut_arg("shared_blob_dir", |a| a.hide(true))
             .mut_arg("daemon_host", |a| a.hide(true))
+    });
+    cmd.build();
+    cmd.mut_subcommand("unmount", hide_image_flags)
+        .mut_subcommand("cache", |c| {
+            hide_image_flags(c)
+                .mut_subcommand("status", hide_image_flags)
+                .mut_subcommand("prune", hide_image_flags)
+        })
+}
+
+/// The commands that reach no image accept the global image flags but do not list
+/// them; `--debug` stays.
+fn hide_image_flags(c: clap::Command) -> clap::Command {
+    c.mut_args(|a| {
+        if a.is_global_set() && a.get_id() != "debug" {
+            a.hide(true)
+        } else {
+            a
+        }
     })
 }
 

@@ -141,3 +141,75 @@ fn common_mistakes_get_a_hint() {
         "{out}"
     );
 }
+
+/// The flags of `scry ARGS --help`, by section heading (`Options`, `Global options`, …).
+fn help_sections(args: &[&str]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let out = run(scry().args(args).arg("--help"));
+    out.assert_success();
+    let mut sections = std::collections::BTreeMap::new();
+    let mut current = String::new();
+    for line in out.stdout.lines() {
+        if let Some(h) = line.strip_suffix(':').filter(|h| !h.starts_with(' ')) {
+            current = h.to_string();
+        } else if let Some(flag) = line
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(','))
+            .find(|w| w.starts_with("--"))
+        {
+            let flag = flag.split(['[', '=', '<']).next().unwrap().to_string();
+            sections
+                .entry(current.clone())
+                .or_insert_with(Vec::new)
+                .push(flag);
+        }
+    }
+    sections
+}
+
+#[test]
+fn help_lists_the_flags_of_each_command_and_global_ones_apart() {
+    let copy = help_sections(&["copy"]);
+    let own = &copy["Options"];
+    assert!(own.contains(&"--all".to_string()), "{copy:?}");
+    for f in ["--src-creds", "--dest-creds", "--policy", "--debug"] {
+        assert!(!own.contains(&f.to_string()), "{f} among copy's own flags");
+    }
+    assert!(copy["Source options"].contains(&"--src-creds".to_string()));
+    assert!(copy["Destination options"].contains(&"--dest-tls-verify".to_string()));
+    assert!(copy["Global options"].contains(&"--policy".to_string()));
+
+    let mount: Vec<String> = help_sections(&["mount"]).into_values().flatten().collect();
+    for f in ["--shared-blob-dir", "--daemon-host"] {
+        assert!(!mount.contains(&f.to_string()), "mount --help lists {f}");
+    }
+    assert!(mount.contains(&"--tls-verify".to_string()));
+
+    for cmd in [
+        &["unmount"][..],
+        &["cache"],
+        &["cache", "prune"],
+        &["cache", "status"],
+    ] {
+        let all: Vec<String> = help_sections(cmd).into_values().flatten().collect();
+        for f in [
+            "--policy",
+            "--override-arch",
+            "--tmpdir",
+            "--registries-conf",
+        ] {
+            assert!(!all.contains(&f.to_string()), "{cmd:?} --help lists {f}");
+        }
+        assert!(all.contains(&"--debug".to_string()), "{cmd:?}: {all:?}");
+    }
+    // Not listed, still accepted where scripts pass them everywhere.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(scry()
+        .args(["--policy", "/nonexistent", "unmount"])
+        .arg(tmp.path()));
+    out.assert_failure();
+    assert!(
+        out.stderr.contains("is not a mount point"),
+        "{}",
+        out.stderr
+    );
+}
