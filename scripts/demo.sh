@@ -70,6 +70,9 @@ run "$SCRY" copy --src-tls-verify=false "docker://$REG/demo/hello:1.0" "oci:$wor
 run "$SCRY" copy --dest-tls-verify=false --format v2s2 "oci:$work/layout:hello" "docker://$REG/demo/hello-v2s2:1.0"
 run "$SCRY" inspect --tls-verify=false --format '{{.Name}} {{.Digest}}' "docker://$REG/demo/hello-v2s2:1.0"
 
+echo; echo "\$ scry export docker://$REG/demo/hello:1.0 | tar -xO etc/motd   (the merged filesystem as a tar stream)"
+"$SCRY" export --tls-verify=false "docker://$REG/demo/hello:1.0" | tar -xO etc/motd
+
 echo
 echo "== mirroring every tag of a repository into directories"
 run "$SCRY" sync --src-tls-verify=false --src docker --dest dir "$REG/demo/hello" "$work/mirror"
