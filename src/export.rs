@@ -5,18 +5,23 @@
 //! entry of each path survives: OCI whiteouts (`.wh.NAME`) and opaque directories
 //! (`.wh..wh..opq`) hide what lower layers hold, a non-directory hides a lower
 //! directory's contents, and a later entry of a layer wins over an earlier one of the
-//! same path. A second pass writes the survivors in layer order, so a directory comes
-//! before what it holds and a hard link's target before the link. A hard link whose
-//! target was replaced or removed above it gets the target's data under its own name.
+//! same path. A second pass writes the survivors in layer order, each directory where
+//! its path first shows as one (with its topmost metadata), so a directory comes before
+//! what it holds and a hard link's target before the link. A hard link whose target was
+//! replaced or removed above it gets the target's data under its own name.
 //!
-//! Entries with `..` in their path or that would write the root itself are left out.
+//! Entries with `..` in their path or that would write the root itself are left out. A
+//! layer that ends right after its last file's data (no padding, no end blocks) is
+//! read whole; one that ends inside an entry's data is an error.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use tokio::io::AsyncWriteExt;
 
@@ -88,7 +93,20 @@ pub fn merge<W: Write>(layers: &[PathBuf], scratch: &Path, out: W) -> Result<Sum
         each_entry(path, |index, entry| {
             total += 1;
             if let Some((path, kind)) = classify(entry)? {
-                items.push(Item { index, path, kind });
+                // A directory's metadata, for writing it where it first appears.
+                let meta = match kind {
+                    Kind::Dir => Some(Box::new(Meta {
+                        header: entry.header().clone(),
+                        pax: pax_records(entry)?,
+                    })),
+                    _ => None,
+                };
+                items.push(Item {
+                    index,
+                    path,
+                    kind,
+                    meta,
+                });
             }
             Ok(())
         })
@@ -112,6 +130,14 @@ pub fn merge<W: Write>(layers: &[PathBuf], scratch: &Path, out: W) -> Result<Sum
             match action {
                 Action::Keep => append(&mut b, entry, &name, None)?,
                 Action::Relink(target) => append(&mut b, entry, &name, Some(target))?,
+                Action::DirFrom(l, i) => {
+                    let meta = dir_meta(&listed[*l].0, *i).ok_or_else(|| {
+                        io::Error::other(format!("directory {} lost its metadata", show(&name)))
+                    })?;
+                    append_pax(&mut b, &meta.pax)?;
+                    let mut h = meta.header.clone();
+                    b.append_data(&mut h, as_path(&name), io::empty())?;
+                }
                 Action::Stash(id) => {
                     let file = scratch.join(format!("stash-{id}"));
                     let pax = pax_records(entry)?;
@@ -145,6 +171,10 @@ pub fn merge<W: Write>(layers: &[PathBuf], scratch: &Path, out: W) -> Result<Sum
 }
 
 /// Calls `f` with every entry of the layer tar at `path` and its position.
+///
+/// Some writers end a layer right after the last file's data, without its padding
+/// or the end-of-archive blocks; those are supplied. A layer that ends inside an
+/// entry's data is an error.
 fn each_entry(
     path: &Path,
     mut f: impl FnMut(usize, &mut tar::Entry<'_, Box<dyn Read>>) -> io::Result<()>,
@@ -154,16 +184,71 @@ fn each_entry(
     let n = file.read(&mut head)?;
     file.rewind()?;
     let file = BufReader::with_capacity(256 << 10, file);
-    let reader: Box<dyn Read> = match sniff(&head[..n]) {
+    let decoded: Box<dyn Read> = match sniff(&head[..n]) {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
         Compression::None => Box::new(file),
     };
+    let end = Rc::new(Cell::new(None));
+    let reader: Box<dyn Read> = Box::new(Completed {
+        inner: decoded,
+        pos: 0,
+        end: end.clone(),
+        zeros: 0,
+    });
     let mut archive = tar::Archive::new(reader);
-    for (index, entry) in archive.entries()?.enumerate() {
-        f(index, &mut entry?)?;
+    let mut last: Option<(u64, Vec<u8>)> = None;
+    let mut walk = || -> io::Result<()> {
+        for (index, entry) in archive.entries()?.enumerate() {
+            let mut entry = entry?;
+            last = Some((
+                entry.raw_file_position() + entry.size(),
+                entry.path_bytes().into_owned(),
+            ));
+            f(index, &mut entry)?;
+        }
+        Ok(())
+    };
+    let res = walk();
+    // A cut inside an entry's data is named as such, whatever the reader then met.
+    match (end.get(), last) {
+        (Some(end), Some((data_end, name))) if end < data_end => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "the layer ends inside the data of {} ({} of its bytes missing)",
+                show(&name),
+                data_end - end
+            ),
+        )),
+        _ => res,
     }
-    Ok(())
+}
+
+/// A tar stream followed, once it ends, by the zeros that complete its last block
+/// and the end-of-archive blocks; `end` records where the real bytes stopped.
+struct Completed<R> {
+    inner: R,
+    pos: u64,
+    end: Rc<Cell<Option<u64>>>,
+    zeros: u64,
+}
+
+impl<R: Read> Read for Completed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.end.get().is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            self.end.set(Some(self.pos));
+            self.zeros = (512 - self.pos % 512) % 512 + 1024;
+        }
+        let n = buf.len().min(self.zeros as usize);
+        buf[..n].fill(0);
+        self.zeros -= n as u64;
+        Ok(n)
+    }
 }
 
 /// What an entry is, for merging.
@@ -185,6 +270,14 @@ struct Item {
     index: usize,
     path: Vec<u8>,
     kind: Kind,
+    meta: Option<Box<Meta>>,
+}
+
+/// The header and PAX records of an entry without data.
+#[derive(Debug)]
+struct Meta {
+    header: tar::Header,
+    pax: Vec<(String, Vec<u8>)>,
 }
 
 /// What the second pass does with an entry (absent: leave it out).
@@ -193,6 +286,8 @@ enum Action {
     Keep,
     /// A hard link, written with another target.
     Relink(Vec<u8>),
+    /// A directory written with the metadata of its upper version (layer, position).
+    DirFrom(usize, usize),
     /// Not written, but its data is kept for the hard link that carries it.
     Stash(usize),
     /// A hard link written as a file with the stashed data.
@@ -310,8 +405,34 @@ impl Plan {
             emptied.extend(new_emptied);
         }
         let mut plan = Plan { actions };
+        plan.hoist_dirs(&layers);
         plan.route_hard_links(&layers);
         plan
+    }
+
+    /// Writes each kept directory where its path first shows as a directory, so it
+    /// comes before everything lower layers put in it; with the kept one's metadata.
+    fn hoist_dirs(&mut self, layers: &[&[Item]]) {
+        let mut first: HashMap<&[u8], (usize, usize)> = HashMap::new();
+        for (l, layer) in layers.iter().enumerate() {
+            for it in layer.iter() {
+                if it.kind == Kind::Dir {
+                    first.entry(&it.path).or_insert((l, it.index));
+                }
+            }
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            for it in layer.iter() {
+                if it.kind != Kind::Dir || self.actions[l].get(&it.index) != Some(&Action::Keep) {
+                    continue;
+                }
+                let (fl, fi) = first[it.path.as_slice()];
+                if (fl, fi) != (l, it.index) {
+                    self.actions[l].remove(&it.index);
+                    self.actions[fl].insert(fi, Action::DirFrom(l, it.index));
+                }
+            }
+        }
     }
 
     /// Gives every kept hard link a target written before it.
@@ -358,6 +479,12 @@ impl Plan {
             }
         }
     }
+}
+
+/// The metadata of the directory entry at position `index` of `items`.
+fn dir_meta(items: &[Item], index: usize) -> Option<&Meta> {
+    let i = items.binary_search_by_key(&index, |it| it.index).ok()?;
+    items[i].meta.as_deref()
 }
 
 /// Whether `path` is hidden: whited out itself or below a whited-out, opaque or

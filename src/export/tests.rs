@@ -186,7 +186,7 @@ fn an_opaque_directory_keeps_only_its_own_layers_contents() {
         )
         .unwrap(),
     ]);
-    assert_eq!(got, vec![file("other", "k"), dir("d"), file("d/new", "n")]);
+    assert_eq!(got, vec![dir("d"), file("other", "k"), file("d/new", "n")]);
 }
 
 #[test]
@@ -315,4 +315,56 @@ fn a_damaged_layer_fails_with_its_number() {
     std::fs::write(&bad, gz).unwrap();
     let err = merge(&[good, bad], dir.path(), Vec::new()).unwrap_err();
     assert!(err.to_string().contains("layer 2"), "{err}");
+}
+
+#[test]
+fn a_layer_without_its_last_padding_and_end_blocks_is_read_whole() {
+    let full = layer(&[E::Dir("etc"), E::File("etc/motd", "hello\n")]);
+    // Header, header, 6 data bytes: the rest (padding, end-of-archive) cut off.
+    let cut = full[..512 * 2 + 6].to_vec();
+    let (got, _) = merged(vec![gzip(&cut)]);
+    assert_eq!(got, vec![dir("etc"), file("etc/motd", "hello\n")]);
+}
+
+#[test]
+fn a_layer_that_ends_inside_a_files_data_is_refused() {
+    let full = layer(&[E::File("big", &"x".repeat(3000))]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("l");
+    std::fs::write(&p, &full[..512 + 1000]).unwrap();
+    let err = merge(&[p], dir.path(), Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("layer 1") && err.contains("big") && err.contains("2000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_directory_comes_first_where_it_first_appears_with_its_upper_metadata() {
+    let upper = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o700);
+        h.set_size(0);
+        b.append_data(&mut h, "etc/", io::empty()).unwrap();
+        b.into_inner().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (lo, hi) = (dir.path().join("lo"), dir.path().join("hi"));
+    std::fs::write(&lo, layer(&[E::Dir("etc"), E::File("etc/a", "1")])).unwrap();
+    std::fs::write(&hi, upper).unwrap();
+    let mut out = Vec::new();
+    merge(&[lo, hi], dir.path(), &mut out).unwrap();
+    let mut a = tar::Archive::new(&out[..]);
+    let got: Vec<(String, u32)> = a
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let mode = e.header().mode().unwrap();
+            (e.path().unwrap().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    assert_eq!(got, vec![("etc".into(), 0o700), ("etc/a".into(), 0o644)]);
 }
