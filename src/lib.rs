@@ -14,6 +14,7 @@ pub mod fs;
 pub mod fuzzing;
 pub mod goparse;
 pub mod inspect;
+pub mod layer;
 pub mod manifest;
 pub mod mount;
 pub mod policy;

@@ -1,0 +1,7 @@
+//! Image layers as random-access data, below the mount's filesystem core: this is
+//! where compression details live, so `fs/` never sees a deflate block.
+//!
+//! - [`gzip`]: checkpoints into ordinary gzip streams (one sequential pass records
+//!   where a later read can start) and reads from them.
+
+pub mod gzip;
