@@ -14,20 +14,19 @@
 //! layer that ends right after its last file's data (no padding, no end blocks) is
 //! read whole; one that ends inside an entry's data is an error.
 
-use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use tokio::io::AsyncWriteExt;
 
 use crate::copy::compress::sniff;
 use crate::digest::VerifyingReader;
 use crate::error::{Error, Result};
+use crate::layer::tar::{normalize, overlay_role, show, walk, Completed, Overlay};
 use crate::manifest::media_types::Compression;
 use crate::manifest::Manifest;
 use crate::transport::{ImageSource, TempDir};
@@ -171,13 +170,9 @@ pub fn merge<W: Write>(layers: &[PathBuf], scratch: &Path, out: W) -> Result<Sum
 }
 
 /// Calls `f` with every entry of the layer tar at `path` and its position.
-///
-/// Some writers end a layer right after the last file's data, without its padding
-/// or the end-of-archive blocks; those are supplied. A layer that ends inside an
-/// entry's data is an error.
 fn each_entry(
     path: &Path,
-    mut f: impl FnMut(usize, &mut tar::Entry<'_, Box<dyn Read>>) -> io::Result<()>,
+    f: impl FnMut(usize, &mut tar::Entry<'_, Completed<Box<dyn Read>>>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut file = File::open(path)?;
     let mut head = [0u8; 4];
@@ -189,66 +184,7 @@ fn each_entry(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
         Compression::None => Box::new(file),
     };
-    let end = Rc::new(Cell::new(None));
-    let reader: Box<dyn Read> = Box::new(Completed {
-        inner: decoded,
-        pos: 0,
-        end: end.clone(),
-        zeros: 0,
-    });
-    let mut archive = tar::Archive::new(reader);
-    let mut last: Option<(u64, Vec<u8>)> = None;
-    let mut walk = || -> io::Result<()> {
-        for (index, entry) in archive.entries()?.enumerate() {
-            let mut entry = entry?;
-            last = Some((
-                entry.raw_file_position() + entry.size(),
-                entry.path_bytes().into_owned(),
-            ));
-            f(index, &mut entry)?;
-        }
-        Ok(())
-    };
-    let res = walk();
-    // A cut inside an entry's data is named as such, whatever the reader then met.
-    match (end.get(), last) {
-        (Some(end), Some((data_end, name))) if end < data_end => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!(
-                "the layer ends inside the data of {} ({} of its bytes missing)",
-                show(&name),
-                data_end - end
-            ),
-        )),
-        _ => res,
-    }
-}
-
-/// A tar stream followed, once it ends, by the zeros that complete its last block
-/// and the end-of-archive blocks; `end` records where the real bytes stopped.
-struct Completed<R> {
-    inner: R,
-    pos: u64,
-    end: Rc<Cell<Option<u64>>>,
-    zeros: u64,
-}
-
-impl<R: Read> Read for Completed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.end.get().is_none() {
-            let n = self.inner.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            self.end.set(Some(self.pos));
-            self.zeros = (512 - self.pos % 512) % 512 + 1024;
-        }
-        let n = buf.len().min(self.zeros as usize);
-        buf[..n].fill(0);
-        self.zeros -= n as u64;
-        Ok(n)
-    }
+    walk(decoded, f)
 }
 
 /// What an entry is, for merging.
@@ -300,20 +236,6 @@ struct Stashed {
     file: PathBuf,
 }
 
-/// The relative path of an entry without `.` parts and slashes at either end; `None`
-/// when it climbs with `..`.
-fn normalize(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in raw.split(|b| *b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => return None,
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join(&b'/'))
-}
-
 fn entry_path(e: &tar::Entry<'_, impl Read>) -> Option<Vec<u8>> {
     normalize(&e.path_bytes())
 }
@@ -338,17 +260,10 @@ fn classify(e: &tar::Entry<'_, impl Read>) -> io::Result<Option<(Vec<u8>, Kind)>
     if path.is_empty() {
         return Ok(None);
     }
-    let (parent, name) = match path.iter().rposition(|b| *b == b'/') {
-        Some(i) => (&path[..i], &path[i + 1..]),
-        None => (&path[..0], &path[..]),
-    };
-    if name == b".wh..wh..opq" {
-        let dir = parent.to_vec();
-        return Ok(Some((path, Kind::Opaque(dir))));
-    }
-    if let Some(hidden) = name.strip_prefix(b".wh.") {
-        let target = join(parent, hidden);
-        return Ok(Some((path, Kind::Whiteout(target))));
+    match overlay_role(&path) {
+        Some(Overlay::Empties(dir)) => return Ok(Some((path, Kind::Opaque(dir)))),
+        Some(Overlay::Hides(target)) => return Ok(Some((path, Kind::Whiteout(target)))),
+        None => {}
     }
     let kind = match t {
         T::Directory => Kind::Dir,
@@ -362,13 +277,6 @@ fn classify(e: &tar::Entry<'_, impl Read>) -> io::Result<Option<(Vec<u8>, Kind)>
         _ => Kind::Other,
     };
     Ok(Some((path, kind)))
-}
-
-fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    if parent.is_empty() {
-        return name.to_vec();
-    }
-    [parent, name].join(&b'/')
 }
 
 /// The decisions of the first pass: per layer, entry position → action.
@@ -588,10 +496,6 @@ fn append<W: Write>(
 
 fn as_path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
-}
-
-fn show(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[cfg(test)]

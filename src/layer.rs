@@ -3,5 +3,8 @@
 //!
 //! - [`gzip`]: checkpoints into ordinary gzip streams (one sequential pass records
 //!   where a later read can start) and reads from them.
+//! - [`tar`]: walking layer tars: plain relative paths, whiteouts' overlay meaning,
+//!   layers cut after their last file's data.
 
 pub mod gzip;
+pub mod tar;
