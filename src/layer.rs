@@ -3,8 +3,11 @@
 //!
 //! - [`gzip`]: checkpoints into ordinary gzip streams (one sequential pass records
 //!   where a later read can start) and reads from them.
+//! - [`index`]: a layer's index (entries, data offsets, per-file SHA-256, gzip
+//!   checkpoints) from one pass over the blob, and its checksummed on-disk form.
 //! - [`tar`]: walking layer tars: plain relative paths, whiteouts' overlay meaning,
 //!   layers cut after their last file's data.
 
 pub mod gzip;
+pub mod index;
 pub mod tar;
