@@ -1,0 +1,126 @@
+//! Reading a layer's tar stream at any offset through its index, from a source of
+//! blob byte ranges (the mount's blob cache): plain tar by offset, gzip from the
+//! nearest checkpoint, zstd from the start (a frame can only be entered at its start).
+
+use std::io::{self, Read};
+
+use sha2::{Digest, Sha256};
+
+use super::gzip;
+use super::index::{Entry, LayerIndex};
+use super::tar::show;
+use crate::manifest::media_types::Compression;
+
+/// Bytes of a blob by range, from wherever they live.
+pub trait RangeSource {
+    /// The blob's size.
+    fn size(&self) -> u64;
+    /// Exactly `len` bytes at `offset` (`offset + len <= size`).
+    fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+}
+
+/// Compressed bytes asked for at a time: reads from a checkpoint take what they
+/// need plus at most this much.
+pub const CHUNK: usize = 256 * 1024;
+
+/// A [`RangeSource`] read in order from an offset, [`CHUNK`] bytes at a time.
+pub struct RangeReader<'a, S: ?Sized> {
+    src: &'a S,
+    pos: u64,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl<'a, S: RangeSource + ?Sized> RangeReader<'a, S> {
+    pub fn new(src: &'a S, pos: u64) -> Self {
+        RangeReader {
+            src,
+            pos,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<S: RangeSource + ?Sized> Read for RangeReader<'_, S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.buf.len() {
+            let left = self.src.size().saturating_sub(self.pos);
+            if left == 0 {
+                return Ok(0);
+            }
+            let n = (left as usize).min(CHUNK);
+            self.buf = self.src.read_range(self.pos, n)?;
+            if self.buf.len() != n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "asked for {n} bytes at {}, got {}",
+                        self.pos,
+                        self.buf.len()
+                    ),
+                ));
+            }
+            self.pos += n as u64;
+            self.at = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// `len` bytes at offset `at` of the tar stream of the layer `index` describes
+/// (fewer at its end).
+pub fn read_tar(
+    index: &LayerIndex,
+    src: &(impl RangeSource + ?Sized),
+    at: u64,
+    len: usize,
+) -> io::Result<Vec<u8>> {
+    let len = (len as u64).min(index.tar_size.saturating_sub(at)) as usize;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    match index.compression {
+        Compression::None => src.read_range(at, len),
+        Compression::Gzip => {
+            let cp = gzip::checkpoint_for(&index.checkpoints, at)
+                .ok_or_else(|| io::Error::other("gzip layer index without checkpoints"))?;
+            gzip::read_at(RangeReader::new(src, cp.read_from()), cp, at, len)
+        }
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::new(RangeReader::new(src, 0))?;
+            io::copy(&mut (&mut d).take(at), &mut io::sink())?;
+            let mut out = Vec::with_capacity(len);
+            d.take(len as u64).read_to_end(&mut out)?;
+            Ok(out)
+        }
+    }
+}
+
+/// The whole data of file `entry`, checked against the SHA-256 the index recorded
+/// when the layer was read whole and verified.
+pub fn read_file(
+    index: &LayerIndex,
+    src: &(impl RangeSource + ?Sized),
+    entry: &Entry,
+) -> io::Result<Vec<u8>> {
+    let size = usize::try_from(entry.size).map_err(|_| io::Error::other("file too large"))?;
+    let data = read_tar(index, src, entry.offset, size)?;
+    if data.len() != size || Sha256::digest(&data).as_slice() != entry.digest {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} of layer {}: the data read does not match the digest indexed",
+                show(&entry.path),
+                index.blob_digest
+            ),
+        ));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests;
