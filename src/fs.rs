@@ -28,6 +28,7 @@ mod clock;
 pub mod copyto;
 mod error;
 pub mod errors;
+mod flight;
 mod image;
 mod inode;
 mod layout;
@@ -36,6 +37,7 @@ mod meta;
 pub mod mock;
 mod namespace;
 mod node;
+mod rootfs;
 mod types;
 
 use std::collections::{BTreeSet, HashMap};
@@ -72,6 +74,9 @@ pub struct FsConfig {
     /// (default: the host's, as `inspect` chooses).
     pub platform: PlatformChoice,
     pub clock: Arc<dyn Clock>,
+    /// Where layer indexes and large files read from layers are kept (`index/`,
+    /// `files/`); `None`: indexes in memory only, files in the temporary directory.
+    pub layer_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for FsConfig {
@@ -85,6 +90,7 @@ impl Default for FsConfig {
             gid,
             platform: PlatformChoice::default(),
             clock: Arc::new(SystemClock),
+            layer_dir: None,
         }
     }
 }
@@ -125,6 +131,7 @@ pub struct Fs {
     /// Extra sections of `.scry/stats.json` from outside the core (the kernel adapter).
     stats_sections: Mutex<Vec<(String, StatsSection)>>,
     errors: errors::ErrorLog,
+    layers: Arc<rootfs::Layers>,
 }
 
 /// A source of one `.scry/stats.json` section.
@@ -147,6 +154,7 @@ const O_ACCMODE: i32 = libc::O_ACCMODE;
 
 impl Fs {
     pub fn new(backend: Arc<dyn Backend>, config: FsConfig) -> Fs {
+        let layers = Arc::new(rootfs::Layers::new(config.layer_dir.as_deref()));
         Fs {
             meta: Arc::new(Meta::new(backend, config.clock.clone(), config.tag_ttl)),
             inodes: Inodes::new(),
@@ -159,6 +167,7 @@ impl Fs {
             used_registries: Mutex::new(BTreeSet::new()),
             stats_sections: Mutex::new(Vec::new()),
             errors: errors::ErrorLog::default(),
+            layers,
         }
     }
 
@@ -195,6 +204,7 @@ impl Fs {
             kind,
             perm,
             nlink: if kind == FileType::Directory { 2 } else { 1 },
+            rdev: 0,
             uid: self.config.uid,
             gid: self.config.gid,
             mtime,
@@ -222,6 +232,7 @@ impl Fs {
                 "cache": self.meta.stats(),
             },
             "backend": self.meta.backend.stats(),
+            "layers": self.layers.stats(),
         });
         let mut doc = doc;
         for (name, section) in self.stats_sections.lock().unwrap().iter() {
@@ -239,6 +250,15 @@ impl Fs {
                 self.attr(Directory, 0, 0o555, self.mounted_at, tag_ttl)
             }
             Node::Control => self.attr(Directory, 0, 0o555, self.mounted_at, now),
+            Node::ImageSub {
+                loc,
+                sub: Sub::Tree { view, path },
+            } => {
+                let entry = self.meta.resolve(loc).await?;
+                let mtime = self.meta.mtime(&loc.registry, &loc.repo, &entry).await?;
+                self.tree_dir_attr(loc, *view, path, mtime).await?
+            }
+            Node::Tar(t) => self.tar_attr(t),
             Node::Image { loc } | Node::ImageSub { loc, .. } => {
                 let entry = self.meta.resolve(loc).await?;
                 let mtime = self.meta.mtime(&loc.registry, &loc.repo, &entry).await?;
@@ -279,6 +299,10 @@ impl Fs {
             Node::ImageSub {
                 sub: Sub::CopyTo, ..
             } => self.lookup_job(parent, name),
+            Node::ImageSub {
+                loc,
+                sub: Sub::Tree { view, path },
+            } => self.tree_lookup(parent, loc, *view, path, name).await,
             Node::Image { loc } | Node::ImageSub { loc, .. } => {
                 let sub = match pnode {
                     Node::ImageSub { sub, .. } => Some(sub),
@@ -442,6 +466,7 @@ impl Fs {
     pub async fn readlink(&self, ino: u64) -> FsResult<String> {
         match &*self.inodes.get(ino)?.0 {
             Node::Symlink { target, .. } => Ok(target.clone()),
+            Node::Tar(t) => self.tar_readlink(t),
             _ => Err(FsError::new(FsErrorKind::Invalid, "not a symbolic link")),
         }
     }
@@ -461,7 +486,18 @@ impl Fs {
             local: None,
         };
         match &*node {
-            Node::File(_) if write => Err(FsError::read_only()),
+            Node::File(_) | Node::Tar(_) if write => Err(FsError::read_only()),
+            Node::Tar(t) => {
+                if t.tree.entry(t.id).map(|e| &e.kind) != Some(&crate::layer::index::Kind::File) {
+                    return Err(FsError::new(FsErrorKind::Invalid, "not a regular file"));
+                }
+                let fh = self.new_handle(Handle::Plain {
+                    node: node.clone(),
+                    _pin: None,
+                    failures: 0,
+                });
+                Ok(reply(fh, true, false))
+            }
             Node::File(f) => {
                 // Every open of a blob keeps it in the cache until its release.
                 let (pin, failures) = match &f.content {
@@ -547,6 +583,9 @@ impl Fs {
             Some(Handle::Dir(_)) => return Err(FsError::new(FsErrorKind::IsDir, "a directory")),
         };
         let (node, failures) = node;
+        if let Node::Tar(t) = &*node {
+            return self.tar_read(t, offset, size).await;
+        }
         let Node::File(f) = &*node else {
             return Err(FsError::new(FsErrorKind::IsDir, "not a file"));
         };

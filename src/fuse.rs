@@ -20,7 +20,7 @@ use fuser::{
     AccessFlags, BackingId, BsdFileFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags,
     Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
@@ -317,6 +317,29 @@ fn errno(e: &FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+fn file_type(k: FileType) -> fuser::FileType {
+    match k {
+        FileType::Directory => fuser::FileType::Directory,
+        FileType::RegularFile => fuser::FileType::RegularFile,
+        FileType::Symlink => fuser::FileType::Symlink,
+        FileType::CharDevice => fuser::FileType::CharDevice,
+        FileType::BlockDevice => fuser::FileType::BlockDevice,
+        FileType::NamedPipe => fuser::FileType::NamedPipe,
+    }
+}
+
+/// Replies to a `getxattr`/`listxattr` of `size` bytes with `value`: its length when
+/// asked for 0 bytes, ERANGE when it does not fit.
+fn reply_xattr(size: u32, value: &[u8], reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if value.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(value);
+    }
+}
+
 fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
@@ -326,16 +349,12 @@ fn file_attr(a: &Attr) -> FileAttr {
         mtime: a.mtime,
         ctime: a.mtime,
         crtime: a.mtime,
-        kind: match a.kind {
-            FileType::Directory => fuser::FileType::Directory,
-            FileType::RegularFile => fuser::FileType::RegularFile,
-            FileType::Symlink => fuser::FileType::Symlink,
-        },
+        kind: file_type(a.kind),
         perm: a.perm,
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: a.blksize,
         flags: 0,
     }
@@ -645,12 +664,7 @@ impl Filesystem for FuseAdapter {
             Err(e) => return reply.error(errno(&e)),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let kind = match e.kind {
-                FileType::Directory => fuser::FileType::Directory,
-                FileType::RegularFile => fuser::FileType::RegularFile,
-                FileType::Symlink => fuser::FileType::Symlink,
-            };
-            if reply.add(INodeNo(e.ino), (i + 1) as u64, kind, &e.name) {
+            if reply.add(INodeNo(e.ino), (i + 1) as u64, file_type(e.kind), &e.name) {
                 break;
             }
         }
@@ -667,6 +681,30 @@ impl Filesystem for FuseAdapter {
     ) {
         self.fs.releasedir(fh.0);
         reply.ok();
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let (ino, name) = (ino.0, name.to_owned());
+        self.spawn(
+            Op::on("getxattr", ino),
+            move |fs| async move { fs.getxattr(ino, &name).await },
+            move |r| match r {
+                Ok(v) => reply_xattr(size, &v, reply),
+                Err(e) => reply.error(errno(&e)),
+            },
+        );
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let ino = ino.0;
+        self.spawn(
+            Op::on("listxattr", ino),
+            move |fs| async move { fs.listxattr(ino).await },
+            move |r| match r {
+                Ok(v) => reply_xattr(size, &v, reply),
+                Err(e) => reply.error(errno(&e)),
+            },
+        );
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -3,6 +3,8 @@
 //!
 //! - [`access`]: reads at any offset of a layer's tar stream through its index, from
 //!   a source of blob byte ranges; whole files checked against their indexed digest.
+//! - [`files`]: files read from layers, kept decompressed and verified by their
+//!   SHA-256 (in memory when small, in unlinked disk files when not), within budgets.
 //! - [`gzip`]: checkpoints into ordinary gzip streams (one sequential pass records
 //!   where a later read can start) and reads from them.
 //! - [`index`]: a layer's index (entries, data offsets, per-file SHA-256, gzip
@@ -11,12 +13,16 @@
 //!   hard links resolved against the tree so far).
 //! - [`store`]: indexes kept on disk by layer digest (atomic writes; unsound files
 //!   removed, never used).
+//! - [`tree`]: a browsable tree over indexes (children by directory, link counts),
+//!   of an image's merged filesystem or of one layer.
 //! - [`tar`]: walking layer tars: plain relative paths, whiteouts' overlay meaning,
 //!   layers cut after their last file's data.
 
 pub mod access;
+pub mod files;
 pub mod gzip;
 pub mod index;
 pub mod merge;
 pub mod store;
 pub mod tar;
+pub mod tree;

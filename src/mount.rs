@@ -52,7 +52,9 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         RegistryBackend::new(cfg.docker, cache.clone(), platform, cfg.registries)
             .with_policy(cfg.policy),
     );
-    let fs = Arc::new(Fs::new(backend, cfg.fs));
+    let mut fs_config = cfg.fs;
+    fs_config.layer_dir = Some(cfg.cache.dir.join("layers"));
+    let fs = Arc::new(Fs::new(backend, fs_config));
     // A request may wait on one network answer plus cache work: a little over the timeout.
     let adapter = FuseAdapter::new(
         fs.clone(),
@@ -68,6 +70,9 @@ pub fn run_foreground(cfg: MountConfig) -> Result<()> {
         fuser::MountOption::Subtype("scry".into()),
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoAtime,
+        // Images hold device nodes and set-id programs: shown, never honoured.
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
         fuser::MountOption::RW,
     ];
     let mut fuse_config = fuser::Config::default();

@@ -6,6 +6,8 @@
 //! DIR/partial/sha256/HEX.chunks   header + one byte per chunk (1 = durably written)
 //! DIR/small/sha256/HEX            small immutable objects (manifests, configs)
 //! DIR/tmp/                        files being written before a rename into place
+//! DIR/layers/index/HEX.vN         layer indexes of the mount's `rootfs/` (not the cache's)
+//! DIR/layers/files/               unlinked files of layer files read (nothing named)
 //! ```
 //!
 //! Everything under `blobs/` and `small/` is complete and verified: it only ever appears

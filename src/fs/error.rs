@@ -32,6 +32,8 @@ pub enum FsErrorKind {
     BadHandle,
     /// A job request larger than allowed (EFBIG).
     TooBig,
+    /// No extended attribute of that name (ENODATA).
+    NoData,
 }
 
 /// An error of the filesystem core.
@@ -90,6 +92,7 @@ impl FsError {
             FsErrorKind::Invalid => libc::EINVAL,
             FsErrorKind::BadHandle => libc::EBADF,
             FsErrorKind::TooBig => libc::EFBIG,
+            FsErrorKind::NoData => libc::ENODATA,
         }
     }
 }

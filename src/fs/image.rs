@@ -61,6 +61,8 @@ pub(crate) enum Make {
     Inspect,
     /// `index.json`, naming the image by this tag (when it has one).
     LayoutIndex(Option<String>),
+    /// A non-directory of a tree (see [`super::rootfs`]).
+    Tar(Arc<crate::layer::tree::Tree>, crate::layer::tree::Id),
 }
 
 /// `os-arch[-variant]` for an index entry; `None` when a part is missing or has
@@ -187,8 +189,12 @@ impl Fs {
         loc: &Arc<Locator>,
         sub: Option<&Sub>,
     ) -> FsResult<(Arc<ManifestEntry>, Vec<Child>)> {
+        if let Some(Sub::Tree { view, path }) = sub {
+            return self.tree_children(ino, loc, *view, path).await;
+        }
         let entry = self.meta.resolve(loc).await?;
         let children = match sub {
+            Some(Sub::Tree { .. }) => Vec::new(),
             None => self.top_children(ino, loc, &entry),
             Some(Sub::Blobs) => {
                 let algorithms: BTreeSet<String> = self
@@ -211,7 +217,7 @@ impl Fs {
                     (a == alg).then(|| file(hex, Fs::blob_key(loc, &digest), make))
                 })
                 .collect(),
-            Some(Sub::Layers) => self.layer_links(loc, &entry),
+            Some(Sub::Layers) => self.layer_links(ino, loc, &entry),
             Some(Sub::CopyTo) => Vec::new(),
         };
         Ok((entry, children))
@@ -281,6 +287,13 @@ impl Fs {
         }
         if matches!(m, Manifest::Oci(_) | Manifest::Docker2(_)) {
             out.push(Fs::sub_dir(ino, loc, "layers", Sub::Layers));
+            if m.artifact_type().is_none() {
+                let root = Sub::Tree {
+                    view: None,
+                    path: Vec::new(),
+                };
+                out.push(Fs::sub_dir(ino, loc, "rootfs", root));
+            }
         }
         out.push(Fs::sub_dir(ino, loc, "copy-to", Sub::CopyTo));
         for (name, _) in platform_dirs(m) {
@@ -303,7 +316,7 @@ impl Fs {
         out
     }
 
-    fn layer_links(&self, loc: &Locator, entry: &ManifestEntry) -> Vec<Child> {
+    fn layer_links(&self, ino: u64, loc: &Arc<Locator>, entry: &ManifestEntry) -> Vec<Child> {
         let mut out = Vec::new();
         for (i, layer) in entry.manifest.layers().into_iter().enumerate() {
             let Some((alg, hex)) = layer.digest.split_once(':') else {
@@ -312,7 +325,15 @@ impl Fs {
             if !listed_layer(&layer) {
                 continue;
             }
-            let name = format!("{i}{}", layer_suffix(&layer.media_type));
+            let suffix = layer_suffix(&layer.media_type);
+            if suffix != ".bin" {
+                let tree = Sub::Tree {
+                    view: Some(i),
+                    path: Vec::new(),
+                };
+                out.push(Fs::sub_dir(ino, loc, &i.to_string(), tree));
+            }
+            let name = format!("{i}{suffix}");
             out.push(Child {
                 key: Fs::content_key(loc, &entry.digest, &format!("layers/{name}")),
                 name,
@@ -400,6 +421,14 @@ impl Fs {
         let (reg, repo) = (&loc.registry, &loc.repo);
         let make = match make {
             Make::Dir(node) => return Ok(node),
+            Make::Tar(tree, id) => {
+                return Ok(Node::Tar(Arc::new(super::rootfs::TarNode {
+                    tree,
+                    id,
+                    registry: reg.clone(),
+                    repo: repo.clone(),
+                })))
+            }
             other => other,
         };
         let mtime = self.meta.mtime(reg, repo, entry).await?;
@@ -407,6 +436,7 @@ impl Fs {
         let inline = |b: Bytes| (b.len() as u64, Content::Inline(b));
         let (size, content) = match make {
             Make::Dir(node) => return Ok(node),
+            Make::Tar(..) => return Err(FsError::io("a tree entry made twice")),
             Make::Symlink(target) => return Ok(Node::Symlink { target, mtime }),
             Make::Inline(b) => inline(b),
             Make::Manifest(d) => inline(self.meta.manifest(reg, repo, &d).await?.bytes.clone()),

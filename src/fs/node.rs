@@ -36,6 +36,8 @@ pub(crate) enum Node {
         sub: Sub,
     },
     File(Arc<FileNode>),
+    /// A file, link, device or fifo of `rootfs/` or `layers/N/`.
+    Tar(Arc<super::rootfs::TarNode>),
     Symlink {
         target: String,
         mtime: SystemTime,
@@ -67,6 +69,12 @@ pub(crate) enum Sub {
     BlobAlg(String),
     Layers,
     CopyTo,
+    /// A directory of `rootfs/` (`view` `None`) or `layers/N/` (`Some(N)`), by its
+    /// path in that tree (the empty path for the view's own directory).
+    Tree {
+        view: Option<usize>,
+        path: Vec<u8>,
+    },
 }
 
 /// Which image an image directory shows.

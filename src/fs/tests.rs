@@ -15,6 +15,7 @@ mod copy_tests;
 mod image_tests;
 mod namespace_tests;
 mod oracle_tests;
+mod rootfs_tests;
 
 /// A registry with a catalog.
 const REG: &str = "registry.test:5000";

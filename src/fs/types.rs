@@ -12,6 +12,9 @@ pub enum FileType {
     Directory,
     RegularFile,
     Symlink,
+    CharDevice,
+    BlockDevice,
+    NamedPipe,
 }
 
 /// Attributes of one inode.
@@ -25,6 +28,8 @@ pub struct Attr {
     /// Permission bits, e.g. 0o555 for directories, 0o444 for files.
     pub perm: u16,
     pub nlink: u32,
+    /// Device number of a character or block device (`makedev` encoding).
+    pub rdev: u32,
     pub uid: u32,
     pub gid: u32,
     /// Image `created` for image content; mount time for the namespace.

@@ -2,7 +2,7 @@
 //! blob byte ranges (the mount's blob cache): plain tar by offset, gzip from the
 //! nearest checkpoint, zstd from the start (a frame can only be entered at its start).
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
@@ -79,25 +79,68 @@ pub fn read_tar(
     at: u64,
     len: usize,
 ) -> io::Result<Vec<u8>> {
-    let len = (len as u64).min(index.tar_size.saturating_sub(at)) as usize;
+    let mut out = Vec::with_capacity(len.min(CHUNK * 64));
+    stream_tar(index, src, at, len as u64, |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`read_tar`], handing the bytes to `sink` piece by piece.
+pub fn stream_tar(
+    index: &LayerIndex,
+    src: &(impl RangeSource + ?Sized),
+    at: u64,
+    len: u64,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let len = len.min(index.tar_size.saturating_sub(at));
     if len == 0 {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     match index.compression {
-        Compression::None => src.read_range(at, len),
+        Compression::None => {
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(CHUNK as u64 * 16) as usize;
+                sink(&src.read_range(at + done, n)?)?;
+                done += n as u64;
+            }
+            Ok(done)
+        }
         Compression::Gzip => {
             let cp = gzip::checkpoint_for(&index.checkpoints, at)
                 .ok_or_else(|| io::Error::other("gzip layer index without checkpoints"))?;
-            gzip::read_at(RangeReader::new(src, cp.read_from()), cp, at, len)
+            gzip::stream_at(RangeReader::new(src, cp.read_from()), cp, at, len, sink)
         }
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::new(RangeReader::new(src, 0))?;
             io::copy(&mut (&mut d).take(at), &mut io::sink())?;
-            let mut out = Vec::with_capacity(len);
-            d.take(len as u64).read_to_end(&mut out)?;
-            Ok(out)
+            let mut d = d.take(len);
+            let mut buf = vec![0u8; CHUNK];
+            let mut done = 0;
+            loop {
+                let n = d.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(done);
+                }
+                sink(&buf[..n])?;
+                done += n as u64;
+            }
         }
     }
+}
+
+fn mismatch(index: &LayerIndex, entry: &Entry) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} of layer {}: the data read does not match the digest indexed",
+            show(&entry.path),
+            index.blob_digest
+        ),
+    )
 }
 
 /// The whole data of file `entry`, checked against the SHA-256 the index recorded
@@ -110,16 +153,28 @@ pub fn read_file(
     let size = usize::try_from(entry.size).map_err(|_| io::Error::other("file too large"))?;
     let data = read_tar(index, src, entry.offset, size)?;
     if data.len() != size || Sha256::digest(&data).as_slice() != entry.digest {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{} of layer {}: the data read does not match the digest indexed",
-                show(&entry.path),
-                index.blob_digest
-            ),
-        ));
+        return Err(mismatch(index, entry));
     }
     Ok(data)
+}
+
+/// Writes the whole data of file `entry` to `out`, then checks it as [`read_file`]
+/// does: on an error `out` holds bytes that must not be used.
+pub fn copy_file(
+    index: &LayerIndex,
+    src: &(impl RangeSource + ?Sized),
+    entry: &Entry,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
+    let mut hash = Sha256::new();
+    let n = stream_tar(index, src, entry.offset, entry.size, |b| {
+        hash.update(b);
+        out.write_all(b)
+    })?;
+    if n != entry.size || hash.finalize().as_slice() != entry.digest {
+        return Err(mismatch(index, entry));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -401,6 +401,23 @@ impl<R: Read> Read for Indexer<R> {
 /// checkpoint `cp` (`cp.out <= at`); `input` yields the compressed stream from
 /// [`Checkpoint::read_from`] on. Fewer bytes come back only at the stream's end.
 pub fn read_at(input: impl Read, cp: &Checkpoint, at: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len);
+    stream_at(input, cp, at, len as u64, |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`read_at`], handing the bytes to `sink` piece by piece; returns how many
+/// it handed over (fewer than `len` only at the stream's end).
+pub fn stream_at(
+    input: impl Read,
+    cp: &Checkpoint,
+    at: u64,
+    len: u64,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
     if at < cp.out {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -415,10 +432,10 @@ pub fn read_at(input: impl Read, cp: &Checkpoint, at: u64, len: usize) -> io::Re
     }
     inflate.set_window(&cp.window)?;
     let mut skip = at - cp.out;
-    let mut out = Vec::with_capacity(len);
+    let mut done = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     let mut in_member = true;
-    while out.len() < len {
+    while done < len {
         if !in_member {
             if !input.member_header(false)? {
                 break;
@@ -434,8 +451,11 @@ pub fn read_at(input: impl Read, cp: &Checkpoint, at: u64, len: usize) -> io::Re
         let dropped = (skip.min(made as u64)) as usize;
         produced = &produced[dropped..];
         skip -= dropped as u64;
-        let want = (len - out.len()).min(produced.len());
-        out.extend_from_slice(&produced[..want]);
+        let want = ((len - done) as usize).min(produced.len());
+        if want > 0 {
+            sink(&produced[..want])?;
+            done += want as u64;
+        }
         match code {
             z::Z_STREAM_END => {
                 input.skip(8, "a gzip member trailer")?;
@@ -452,7 +472,7 @@ pub fn read_at(input: impl Read, cp: &Checkpoint, at: u64, len: usize) -> io::Re
             code => return Err(zerr("corrupt gzip data", code)),
         }
     }
-    Ok(out)
+    Ok(done)
 }
 
 /// The last checkpoint at or before decompressed offset `at`.

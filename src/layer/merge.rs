@@ -42,8 +42,17 @@ impl Merged {
         let mut m = Merged::default();
         m.paths.insert(Vec::new(), Node::ImplicitDir);
         for l in 0..layers.len() {
-            m.apply(layers, l);
+            m.apply(layers, l, true);
         }
+        m
+    }
+
+    /// One layer's own tree, as its tar holds it: whiteout files and opaque markers
+    /// are plain entries; a later entry of a name replaces an earlier one.
+    pub fn single(layer: &LayerIndex) -> Merged {
+        let mut m = Merged::default();
+        m.paths.insert(Vec::new(), Node::ImplicitDir);
+        m.apply(&[layer], 0, false);
         m
     }
 
@@ -73,10 +82,11 @@ impl Merged {
             .map(move |(p, n)| (&p[skip..], *n))
     }
 
-    fn apply(&mut self, layers: &[&LayerIndex], l: usize) {
+    fn apply(&mut self, layers: &[&LayerIndex], l: usize, overlay: bool) {
         let layer = layers[l];
+        let role = |p: &[u8]| if overlay { overlay_role(p) } else { None };
         // Whiteouts and opaque markers act on lower layers, before this layer's entries.
-        for e in &layer.entries {
+        for e in layer.entries.iter().filter(|_| overlay) {
             match overlay_role(&e.path) {
                 Some(Overlay::Empties(dir)) => self.remove_below(&dir),
                 Some(Overlay::Hides(path)) if !path.is_empty() => {
@@ -87,7 +97,7 @@ impl Merged {
             }
         }
         for (i, e) in layer.entries.iter().enumerate() {
-            if e.path.is_empty() || overlay_role(&e.path).is_some() {
+            if e.path.is_empty() || role(&e.path).is_some() {
                 continue;
             }
             let node = match &e.kind {
@@ -154,4 +164,4 @@ fn child_range(dir: &[u8]) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

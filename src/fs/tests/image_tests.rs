@@ -18,6 +18,7 @@ async fn image_dir_lists_the_layout() {
             "inspect.json",
             "blobs",
             "layers",
+            "rootfs",
             "copy-to"
         ]
     );
@@ -156,7 +157,7 @@ async fn layers_are_symlinks_into_blobs() {
     let dir = format!("{REG}/app/web/v1");
     assert_eq!(
         t.ls(&format!("{dir}/layers")).await.unwrap(),
-        ["0.tar.gz", "1.tar.gz"]
+        ["0", "0.tar.gz", "1", "1.tar.gz"]
     );
     for (i, layer) in t.a.layers.iter().enumerate() {
         let a = t.walk(&format!("{dir}/layers/{i}.tar.gz")).await.unwrap();
@@ -251,7 +252,10 @@ async fn multi_arch_tag_has_platform_dirs_and_whole_index_layout() {
         arm_index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
         "1.0"
     );
-    assert_eq!(t.ls(&format!("{arm}/layers")).await.unwrap(), ["0.tar.gz"]);
+    assert_eq!(
+        t.ls(&format!("{arm}/layers")).await.unwrap(),
+        ["0", "0.tar.gz"]
+    );
     let created =
         SystemTime::from(chrono::DateTime::parse_from_rfc3339("2023-02-01T00:00:00Z").unwrap());
     assert_eq!(t.walk(&arm).await.unwrap().mtime, created);
@@ -531,7 +535,7 @@ async fn docker_schema2_images_are_laid_out_in_their_oci_form() {
     }
     assert_eq!(
         t.ls(&format!("{dir}/layers")).await.unwrap(),
-        ["0.tar.gz", "1.tar.zst"]
+        ["0", "0.tar.gz", "1", "1.tar.zst"]
     );
     assert_eq!(
         t.json(&format!("{dir}/inspect.json")).await["Created"],

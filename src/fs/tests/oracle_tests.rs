@@ -25,7 +25,7 @@ fn layer(name: &str, content: &[u8]) -> (Vec<u8>, String) {
 }
 
 /// Copies the tree under `path` into `dest` (files, symlinks, directories; not
-/// `copy-to/`).
+/// `copy-to/`, `rootfs/` or the layers' trees).
 async fn copy_out(t: &T, path: &str, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap();
     let ino = t.ino(path).await;
@@ -33,13 +33,17 @@ async fn copy_out(t: &T, path: &str, dest: &Path) {
         let child = format!("{path}/{}", e.name);
         let target = dest.join(&e.name);
         match e.kind {
-            FileType::Directory if e.name == "copy-to" => {}
+            FileType::Directory
+                if e.name == "copy-to"
+                    || e.name == "rootfs"
+                    || e.name.bytes().all(|b| b.is_ascii_digit()) => {}
             FileType::Directory => Box::pin(copy_out(t, &child, &target)).await,
             FileType::Symlink => {
                 let link = t.fs.readlink(t.ino(&child).await).await.unwrap();
                 std::os::unix::fs::symlink(link, &target).unwrap();
             }
             FileType::RegularFile => std::fs::write(&target, t.cat(&child).await.unwrap()).unwrap(),
+            other => panic!("{child}: a {other:?} in an image layout"),
         }
     }
 }

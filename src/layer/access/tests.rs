@@ -89,6 +89,10 @@ fn a_small_read_in_the_middle_of_a_big_gzip_layer_fetches_about_one_span() {
     assert_eq!(read_file(&ix, &blob, os).unwrap(), b"ID=test\n");
     let z = ix.entries.iter().find(|e| e.path == b"z").unwrap();
     assert_eq!(read_file(&ix, &blob, z).unwrap(), b"end");
+    // A whole big file streams out across checkpoints, checked at its end.
+    let mut out = Vec::new();
+    copy_file(&ix, &blob, e, &mut out).unwrap();
+    assert!(out == big, "the streamed file differs");
 }
 
 #[test]
@@ -116,9 +120,11 @@ fn bytes_that_changed_since_indexing_are_refused() {
     let b = ix.entries.iter().find(|e| e.path == b"b").unwrap().clone();
     let mut bent = tar.clone();
     bent[b.offset as usize] ^= 1;
-    let err = read_file(&ix, &src(bent), &b).unwrap_err();
+    let err = read_file(&ix, &src(bent.clone()), &b).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("does not match"), "{err}");
+    let err = copy_file(&ix, &src(bent), &b, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     // A source that comes back short is an error, not fewer bytes.
     struct Short;
     impl RangeSource for Short {

@@ -2,7 +2,7 @@ use super::*;
 
 /// A layer with every kind of entry, long names, PAX uid and xattrs, and a big file
 /// spanning several checkpoints.
-fn sample_tar(big: usize) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn sample_tar(big: usize) -> (Vec<u8>, Vec<u8>) {
     let mut b = ::tar::Builder::new(Vec::new());
     let mut add = |path: &str, t: ::tar::EntryType, data: &[u8], link: Option<&str>| {
         let mut h = ::tar::Header::new_gnu();

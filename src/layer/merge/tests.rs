@@ -4,14 +4,14 @@ use super::*;
 use crate::layer::index::{build, DEFAULT_SPAN};
 
 /// One entry of a test layer.
-enum E<'a> {
+pub(crate) enum E<'a> {
     Dir(&'a str),
     File(&'a str, &'a str),
     Link(&'a str, &'a str),
     Sym(&'a str, &'a str),
 }
 
-fn layer(entries: &[E]) -> LayerIndex {
+pub(crate) fn layer(entries: &[E]) -> LayerIndex {
     let mut b = ::tar::Builder::new(Vec::new());
     for e in entries {
         let mut h = ::tar::Header::new_gnu();
