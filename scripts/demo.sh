@@ -98,6 +98,15 @@ jq -r '.layers[0].digest' "$M/1.0/manifest.json"
 echo; echo "\$ tar tzf $M/1.0/layers/0.tar.gz"
 echo "(umoci writes layers without tar's end-of-archive blocks, so tar ends with a complaint)"
 tar tzf "$M/1.0/layers/0.tar.gz" || echo "tar exit code: $?"
+echo; echo "\$ cat $M/1.0/rootfs/etc/motd   (a file inside the remote image, no pull)"
+cat "$M/1.0/rootfs/etc/motd"
+run ls -l "$M/1.0/rootfs/etc"
+echo; echo "\$ getfattr -n user.scry.layer $M/1.0/rootfs/etc/motd   (the layer it came from)"
+if command -v getfattr >/dev/null; then
+    getfattr -n user.scry.layer --only-values "$M/1.0/rootfs/etc/motd"; echo
+else
+    python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.scry.layer").decode())' "$M/1.0/rootfs/etc/motd"
+fi
 echo; echo "\$ echo oci:$work/from-mount:copied > $M/1.0/copy-to/job1   (the copy runs at close)"
 echo "oci:$work/from-mount:copied" > "$M/1.0/copy-to/job1" && echo "copy finished"
 echo; echo "\$ printf '%s\\n' dir:$work/from-mount-v2s2 '--format v2s2' > $M/1.0/copy-to/job2   (flags on later lines)"

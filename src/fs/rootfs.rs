@@ -556,10 +556,12 @@ impl Fs {
     pub(crate) async fn tree_xattrs(&self, node: &Node) -> FsResult<Vec<(Vec<u8>, Vec<u8>)>> {
         let (tree, id) = match node {
             Node::Tar(t) => (t.tree.clone(), t.id),
+            // The view's own directory has none: `ls -l` of an image directory asks,
+            // and must not index the layers.
             Node::ImageSub {
                 loc,
                 sub: Sub::Tree { view, path },
-            } => {
+            } if !path.is_empty() => {
                 let (_, tree, id) = self.tree_at(loc, *view, path).await?;
                 (tree, id)
             }

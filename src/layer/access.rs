@@ -23,12 +23,14 @@ pub trait RangeSource {
 /// need plus at most this much.
 pub const CHUNK: usize = 256 * 1024;
 
-/// A [`RangeSource`] read in order from an offset, [`CHUNK`] bytes at a time.
+/// A [`RangeSource`] read in order from an offset, [`CHUNK`] bytes at a time (the
+/// first request may be larger: see [`RangeReader::first`]).
 pub struct RangeReader<'a, S: ?Sized> {
     src: &'a S,
     pos: u64,
     buf: Vec<u8>,
     at: usize,
+    first: Option<u64>,
 }
 
 impl<'a, S: RangeSource + ?Sized> RangeReader<'a, S> {
@@ -38,7 +40,16 @@ impl<'a, S: RangeSource + ?Sized> RangeReader<'a, S> {
             pos,
             buf: Vec::new(),
             at: 0,
+            first: None,
         }
+    }
+
+    /// Asks for `len` bytes in the first request: a read whose extent is known costs
+    /// one request to the source (and looks like one random read, not a sequential
+    /// stream worth reading ahead of).
+    pub fn first(mut self, len: u64) -> Self {
+        self.first = Some(len);
+        self
     }
 }
 
@@ -49,7 +60,8 @@ impl<S: RangeSource + ?Sized> Read for RangeReader<'_, S> {
             if left == 0 {
                 return Ok(0);
             }
-            let n = (left as usize).min(CHUNK);
+            let want = self.first.take().unwrap_or(CHUNK as u64).max(1);
+            let n = left.min(want) as usize;
             self.buf = self.src.read_range(self.pos, n)?;
             if self.buf.len() != n {
                 return Err(io::Error::new(
@@ -112,7 +124,17 @@ pub fn stream_tar(
         Compression::Gzip => {
             let cp = gzip::checkpoint_for(&index.checkpoints, at)
                 .ok_or_else(|| io::Error::other("gzip layer index without checkpoints"))?;
-            gzip::stream_at(RangeReader::new(src, cp.read_from()), cp, at, len, sink)
+            // The output up to a checkpoint comes from the input before it: the first
+            // checkpoint past the end bounds what the read needs.
+            let next = index.checkpoints.partition_point(|c| c.out < at + len);
+            let end = index
+                .checkpoints
+                .get(next)
+                .map_or(index.blob_size, |c| c.input + 1)
+                .min(index.blob_size);
+            let reader =
+                RangeReader::new(src, cp.read_from()).first(end.saturating_sub(cp.read_from()));
+            gzip::stream_at(reader, cp, at, len, sink)
         }
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::new(RangeReader::new(src, 0))?;

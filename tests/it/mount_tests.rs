@@ -20,6 +20,7 @@ mod errors;
 pub(crate) mod fakereg;
 mod interop;
 mod passthrough;
+mod rootfs;
 mod stress;
 mod verify;
 

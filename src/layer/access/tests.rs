@@ -8,6 +8,7 @@ use crate::layer::index::{build, DEFAULT_SPAN};
 struct Counting {
     data: Vec<u8>,
     fetched: Cell<u64>,
+    requests: Cell<u64>,
 }
 
 impl RangeSource for Counting {
@@ -16,6 +17,7 @@ impl RangeSource for Counting {
     }
     fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         self.fetched.set(self.fetched.get() + len as u64);
+        self.requests.set(self.requests.get() + 1);
         Ok(self.data[offset as usize..offset as usize + len].to_vec())
     }
 }
@@ -57,6 +59,7 @@ fn src(data: Vec<u8>) -> Counting {
     Counting {
         data,
         fetched: Cell::new(0),
+        requests: Cell::new(0),
     }
 }
 
@@ -80,6 +83,8 @@ fn a_small_read_in_the_middle_of_a_big_gzip_layer_fetches_about_one_span() {
         "fetched {fetched} compressed bytes"
     );
     assert!(fetched < blob.data.len() as u64 / 4, "fetched {fetched}");
+    // One request: the checkpoints bound the compressed span the read needs.
+    assert_eq!(blob.requests.get(), 1);
     // Whole small files are checked against their indexed digest.
     let os = ix
         .entries

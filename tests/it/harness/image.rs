@@ -413,6 +413,16 @@ impl ImageSpec {
         for l in &layers {
             rootfs.apply(&l.entries);
         }
+        self.assemble(layers, rootfs)
+    }
+
+    /// Like [`ImageSpec::build`] with layers made elsewhere (any compression, any
+    /// tar); the expected root filesystem is left empty.
+    pub fn build_raw(&self, layers: Vec<Layer>) -> Image {
+        self.assemble(layers, Rootfs::default())
+    }
+
+    fn assemble(&self, layers: Vec<Layer>, rootfs: Rootfs) -> Image {
         let labels: BTreeMap<String, String> = self.labels.iter().cloned().collect();
 
         let mut history: Vec<Value> = layers
