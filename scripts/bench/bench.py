@@ -258,6 +258,7 @@ def main():
             proxy.stop()
 
         mount_rows = bench_mount(reg, big_layer, layer_url)
+        mount_rows += bench_rootfs(reg, big_layer)
     finally:
         reg.stop()
         rm(out + "-scry")
@@ -374,6 +375,133 @@ def bench_mount(reg, big_layer, layer_url):
     results.append(("peak RSS of the mount daemon", f"{rss / 1024:.0f} MiB", "", ""))
     for r in results:
         print("mount     ", " | ".join(r), flush=True)
+    return results
+
+
+def bench_rootfs(reg, big_layer):
+    """`rootfs/` of the one-layer Debian image: cold reads against pull + unpack, tree
+    walks, reads after indexing, and the indexing pass against `gzip -dc | tar t`."""
+    mnt = os.path.join(WORK, "mnt")
+    cache = os.path.join(WORK, "cache")
+    results = []
+    state = {"pid": 0}
+
+    def mount(fresh=True):
+        if fresh:
+            rm(cache)
+        run([SCRY, "mount", "--background", "--tls-verify=false", "--cache-dir", cache, "--tag-ttl", "1h", mnt])
+        state["pid"] = int(run(["pgrep", "-n", "-f", f"scry mount.*{mnt}"]).stdout.split()[0])
+
+    def unmount():
+        subprocess.run([SCRY, "unmount", mnt], capture_output=True)
+        end = time.time() + 20
+        while os.path.exists(f"/proc/{state['pid']}") and time.time() < end:
+            time.sleep(0.02)
+
+    def stats():
+        with open(os.path.join(mnt, ".scry", "stats.json")) as f:
+            return json.load(f)
+
+    def peak():
+        with open(f"/proc/{state['pid']}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1])
+        return 0
+
+    size_mib = big_layer["size"] / (1 << 20)
+    proxy = Proxy(reg.port, 25)
+    try:
+        for label, host in (("", reg.host), (", 50 ms RTT", proxy.host)):
+            root = os.path.join(mnt, host, "big", "one", "latest", "rootfs")
+            ours, theirs = [], []
+            for _ in range(ROUNDS):
+                mount()
+                try:
+                    ours.append(timed(["cat", os.path.join(root, "etc", "os-release")]))
+                finally:
+                    unmount()
+                layout, bundle = os.path.join(WORK, "pull"), os.path.join(WORK, "bundle")
+                rm(layout)
+                rm(bundle)
+                theirs.append(timed(["sh", "-c",
+                                     f"skopeo copy -q --src-tls-verify=false docker://{host}/big/one:latest oci:{layout}:x"
+                                     f" && umoci unpack --image {layout}:x {bundle} >/dev/null"
+                                     f" && cat {bundle}/rootfs/etc/os-release >/dev/null"]))
+                rm(layout)
+                rm(bundle)
+            o, t = median(ours), median(theirs)
+            results.append((f"cold cat rootfs/etc/os-release ({size_mib:.0f} MiB layer){label}", fmt_s(o),
+                            f"skopeo copy + umoci unpack + cat: {fmt_s(t)}", f"{o / t:.3f} (target ≤ 0.05)"))
+    finally:
+        proxy.stop()
+
+    root = os.path.join(mnt, reg.host, "big", "one", "latest", "rootfs")
+    cold, warm, rss = [], [], 0
+    for _ in range(ROUNDS):
+        mount()
+        try:
+            cold.append(timed(["sh", "-c", f"ls -R {root} | wc -l >/dev/null"]))
+            warm.append(timed(["sh", "-c", f"ls -R {root} | wc -l >/dev/null"]))
+            rss = max(rss, peak())
+        finally:
+            unmount()
+    results.append(("ls -R rootfs | wc -l, cold", fmt_s(median(cold)), "", ""))
+    results.append(("ls -R rootfs | wc -l, warm", fmt_s(median(warm)), "", ""))
+    results.append(("peak RSS of the mount daemon after indexing and a walk", f"{rss / 1024:.0f} MiB", "", ""))
+
+    # The indexing pass alone: the blob already whole in the cache, then the first look.
+    hexd = big_layer["digest"].split(":")[1]
+    index_t, gz_t = [], []
+    for _ in range(ROUNDS):
+        mount()
+        try:
+            run(["dd", f"if={os.path.join(mnt, reg.host, 'big', 'one', 'latest', 'blobs', 'sha256', hexd)}",
+                 "of=/dev/null", "bs=1M"])
+            index_t.append(timed(["ls", root]))
+        finally:
+            unmount()
+        cached = os.path.join(cache, "blobs", "sha256", hexd)
+        gz_t.append(timed(["sh", "-c", f"gzip -dc {cached} | tar t >/dev/null"]))
+    i, g = median(index_t), median(gz_t)
+    results.append(("index a cached layer (first ls of rootfs)", fmt_s(i), f"gzip -dc | tar t: {fmt_s(g)}",
+                    f"{g / i:.2f} of its speed (target ≥ 0.9)"))
+
+    # Reads after indexing with the blob gone from the cache: each small file costs
+    # one span of the layer.
+    mount()
+    try:
+        out = run(["find", root, "-type", "f", "-size", "-5k", "-size", "+0"]).stdout.split()
+    finally:
+        unmount()
+    for d in ("blobs", "partial"):
+        rm(os.path.join(cache, d))
+    picks = out[:: max(1, len(out) // 20)][:20]
+    mount(fresh=False)
+    try:
+        lat, fetched = [], []
+        for p in picks:
+            os.stat(p)
+            n0 = stats()["backend"]["bytes_fetched"]
+            t = time.perf_counter()
+            with open(p, "rb") as f:
+                f.read()
+            lat.append(time.perf_counter() - t)
+            fetched.append(stats()["backend"]["bytes_fetched"] - n0)
+        results.append((f"read a small file after indexing, blob not cached ({len(picks)} files)",
+                        fmt_s(median(lat)), f"{median(fetched) / (1 << 20):.1f} MiB fetched (median)",
+                        f"of a {size_mib:.0f} MiB layer"))
+        lat = []
+        for p in picks:
+            t = time.perf_counter()
+            with open(p, "rb") as f:
+                f.read()
+            lat.append(time.perf_counter() - t)
+        results.append(("the same files again (kept decompressed)", f"{median(lat) * 1e6:.0f} µs", "", ""))
+    finally:
+        unmount()
+    for r in results:
+        print("rootfs    ", " | ".join(r), flush=True)
     return results
 
 

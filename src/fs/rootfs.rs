@@ -83,8 +83,12 @@ impl Layers {
             Some(d) => d.join("files"),
             None => std::env::temp_dir(),
         };
+        let store = dir.map(|d| IndexStore::new(&d.join("index")));
+        if let Some(s) = &store {
+            s.sweep();
+        }
         Layers {
-            store: dir.map(|d| IndexStore::new(&d.join("index"))),
+            store,
             files: Arc::new(FileCache::new(
                 &files_dir,
                 DEFAULT_MEMORY_BUDGET,

@@ -22,6 +22,27 @@ impl IndexStore {
         }
     }
 
+    /// Removes what writers that died left: temporary files of processes gone.
+    pub fn sweep(&self) {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for f in dir.flatten() {
+            let name = f.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(".tmp-"))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_file(f.path());
+            }
+        }
+    }
+
     /// The file of layer `digest` (`sha256:` and 64 hex digits).
     fn path(&self, digest: &str) -> io::Result<PathBuf> {
         let hex = digest

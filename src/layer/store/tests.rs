@@ -48,4 +48,12 @@ fn indexes_are_kept_by_digest_and_unsound_files_are_dropped() {
     // Names that are not digests are refused.
     assert!(store.save("sha256:../../x", &ix).is_err());
     assert!(store.load("latest").is_none());
+    // Temporary files of writers that died go; a live writer's stay.
+    let dir = tmp.path().join("index");
+    let dead = dir.join(".tmp-999999999-abc.v1");
+    let live = dir.join(format!(".tmp-{}-abc.v1", std::process::id()));
+    fs::write(&dead, b"half").unwrap();
+    fs::write(&live, b"being written").unwrap();
+    store.sweep();
+    assert!(!dead.exists() && live.exists());
 }

@@ -98,7 +98,6 @@ fn edge_tar() -> Vec<u8> {
         b"opaque below\n",
         None,
     );
-    drop(add);
     b.append_pax_extensions([("SCHILY.xattr.user.origin", &b"edge layer"[..])])
         .unwrap();
     let mut h = tar::Header::new_ustar();
@@ -468,5 +467,46 @@ fn listing_and_stat_of_an_image_directory_reads_no_layer() {
             b"shared by three names\n"
         );
     }
+    m.unmount();
+}
+
+/// A `kill -9` of the mount while it indexes, then a remount on the same cache: the
+/// tree comes back whole, and no half-written index is used.
+#[test]
+fn kill_9_during_indexing_then_the_tree_comes_back_right() {
+    let im = images();
+    let cache = scratch("rootfs-kill-");
+    let root = format!("{}/rootfs/split/v1/rootfs", im.reg.url());
+    let m = Mount::with_cache(&["--tls-verify=false"], cache.path());
+    // The walk starts the indexing of every layer; the kill comes in the middle of it.
+    let walk = Command::new("ls")
+        .arg("-R")
+        .arg(m.path(&root))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    m.kill9();
+    let mut walk = walk;
+    let _ = walk.kill();
+    let _ = walk.wait();
+    // Whatever the killed mount left, what the next one shows is the whole tree.
+    let m = Mount::with_cache(&["--tls-verify=false"], cache.path());
+    let got = snapshot(&m.path(&root));
+    let fresh = Mount::start(&["--tls-verify=false"]);
+    let want = snapshot(&fresh.path(&root));
+    let diff = differences(&got, &want);
+    assert!(
+        diff.is_empty(),
+        "after kill -9: {}",
+        diff[..diff.len().min(20)].join("\n")
+    );
+    // Nothing but sound, complete index files is in the index directory.
+    for f in std::fs::read_dir(cache.path().join("layers/index")).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(name.ends_with(".v1") && !name.starts_with('.'), "{name}");
+    }
+    fresh.unmount();
     m.unmount();
 }
