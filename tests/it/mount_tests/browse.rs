@@ -10,7 +10,7 @@ use crate::harness::image::{Format, Image, Index};
 use crate::harness::{run, shared_registry, skopeo};
 
 /// What the directory of a single image lists.
-const IMAGE_FILES: [&str; 8] = [
+const IMAGE_FILES: [&str; 9] = [
     "blobs",
     "config.json",
     "copy-to",
@@ -19,6 +19,7 @@ const IMAGE_FILES: [&str; 8] = [
     "layers",
     "manifest.json",
     "oci-layout",
+    "rootfs",
 ];
 
 fn sorted(v: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -227,10 +228,9 @@ fn check_image_dir(dir: &Path, image: &Image, repo: &str) {
         assert_eq!(stat_size(&blob), *size, "{}", blob.display());
     }
 
-    // layers/N.tar.gz → ../blobs/sha256/HEX, and the link resolves.
-    let layer_names: Vec<String> = (0..image.layers.len())
-        .map(|i| format!("{i}.tar.gz"))
-        .collect();
+    // layers/N.tar.gz → ../blobs/sha256/HEX, and the link resolves; layers/N/ beside.
+    let layer_names =
+        sorted((0..image.layers.len()).flat_map(|i| [i.to_string(), format!("{i}.tar.gz")]));
     assert_eq!(ls(&dir.join("layers")), layer_names, "{what}/layers");
     for (i, l) in image.layers.iter().enumerate() {
         let link = dir.join(format!("layers/{i}.tar.gz"));
