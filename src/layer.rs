@@ -5,6 +5,7 @@
 //!   a source of blob byte ranges; whole files checked against their indexed digest.
 //! - [`files`]: files read from layers, kept decompressed and verified by their
 //!   SHA-256 (in memory when small, in unlinked disk files when not), within budgets.
+//! - [`frames`]: frame starts of zstd layers of many frames, where reads can begin.
 //! - [`gzip`]: checkpoints into ordinary gzip streams (one sequential pass records
 //!   where a later read can start) and reads from them.
 //! - [`index`]: a layer's index (entries, data offsets, per-file SHA-256, gzip
@@ -20,6 +21,7 @@
 
 pub mod access;
 pub mod files;
+pub mod frames;
 pub mod gzip;
 pub mod index;
 pub mod merge;

@@ -124,21 +124,20 @@ pub fn stream_tar(
         Compression::Gzip => {
             let cp = gzip::checkpoint_for(&index.checkpoints, at)
                 .ok_or_else(|| io::Error::other("gzip layer index without checkpoints"))?;
-            // The output up to a checkpoint comes from the input before it: the first
-            // checkpoint past the end bounds what the read needs.
-            let next = index.checkpoints.partition_point(|c| c.out < at + len);
-            let end = index
-                .checkpoints
-                .get(next)
-                .map_or(index.blob_size, |c| c.input + 1)
-                .min(index.blob_size);
-            let reader =
-                RangeReader::new(src, cp.read_from()).first(end.saturating_sub(cp.read_from()));
+            let reader = bounded(index, src, cp, at + len);
             gzip::stream_at(reader, cp, at, len, sink)
         }
         Compression::Zstd => {
-            let mut d = zstd::stream::read::Decoder::new(RangeReader::new(src, 0))?;
-            io::copy(&mut (&mut d).take(at), &mut io::sink())?;
+            // From the last frame start before `at` (the stream's start in indexes
+            // that record none).
+            let start = gzip::checkpoint_for(&index.checkpoints, at);
+            let reader = match start {
+                Some(cp) => bounded(index, src, cp, at + len),
+                None => RangeReader::new(src, 0),
+            };
+            let skip = at - start.map_or(0, |cp| cp.out);
+            let mut d = zstd::stream::read::Decoder::new(reader)?;
+            io::copy(&mut (&mut d).take(skip), &mut io::sink())?;
             let mut d = d.take(len);
             let mut buf = vec![0u8; CHUNK];
             let mut done = 0;
@@ -152,6 +151,24 @@ pub fn stream_tar(
             }
         }
     }
+}
+
+/// A reader from checkpoint `cp` whose first request covers the input up to the
+/// first checkpoint at or past output offset `end` (the output before a checkpoint
+/// comes from the input before it), so a read of known extent costs one request.
+fn bounded<'a, S: RangeSource + ?Sized>(
+    index: &LayerIndex,
+    src: &'a S,
+    cp: &gzip::Checkpoint,
+    end: u64,
+) -> RangeReader<'a, S> {
+    let next = index.checkpoints.partition_point(|c| c.out < end);
+    let stop = index
+        .checkpoints
+        .get(next)
+        .map_or(index.blob_size, |c| c.input + 1)
+        .min(index.blob_size);
+    RangeReader::new(src, cp.read_from()).first(stop.saturating_sub(cp.read_from()))
 }
 
 fn mismatch(index: &LayerIndex, entry: &Entry) -> io::Error {

@@ -64,8 +64,9 @@ pub struct LayerIndex {
     /// Size of the decompressed tar stream.
     pub tar_size: u64,
     pub entries: Vec<Entry>,
-    /// Gzip only; empty for zstd (read from the start) and plain tar (offsets are
-    /// blob offsets).
+    /// Gzip: checkpoints; zstd: frame starts (windowless checkpoints; one at 0 for a
+    /// layer of one frame, none in indexes of earlier versions); plain tar: none
+    /// (offsets are blob offsets).
     pub checkpoints: Vec<Checkpoint>,
     /// Entries left out (a path with `..`, GNU sparse files), with the reason.
     pub left_out: Vec<String>,
@@ -120,11 +121,11 @@ pub fn build(blob: impl Read, span: u64) -> io::Result<LayerIndex> {
             (entries, left_out, tar_size, checkpoints)
         }
         Compression::Zstd => {
-            let d = zstd::stream::read::Decoder::with_buffer(&mut input)?;
-            let mut d = Counted { inner: d, n: 0 };
+            let mut d = super::frames::FrameIndexer::new(&mut input, span)?;
             let (entries, left_out) = entries(&mut d)?;
             io::copy(&mut d, &mut io::sink())?;
-            (entries, left_out, d.n, Vec::new())
+            let (frames, tar_size) = d.finish();
+            (entries, left_out, tar_size, frames)
         }
         Compression::None => {
             let mut d = Counted {

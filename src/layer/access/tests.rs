@@ -144,3 +144,33 @@ fn bytes_that_changed_since_indexing_are_refused() {
     let ix = build(&gz[..], DEFAULT_SPAN).unwrap();
     assert!(read_tar(&ix, &Short, 0, 100).is_err());
 }
+
+#[test]
+fn a_zstd_layer_of_many_frames_is_read_from_the_frame_before() {
+    let big = noisy(12 << 20, 3);
+    let tar = layer(&[("a", b"alpha"), ("big", &big), ("z", b"end")]);
+    // A frame for every MiB of tar, as a chunking writer makes them.
+    let frames: Vec<u8> = tar
+        .chunks(1 << 20)
+        .flat_map(|c| zstd::encode_all(c, 3).unwrap())
+        .collect();
+    let blob = src(frames);
+    let ix = build(&blob.data[..], DEFAULT_SPAN).unwrap();
+    assert!(
+        ix.checkpoints.len() >= 3,
+        "{} frame starts",
+        ix.checkpoints.len()
+    );
+    let e = ix.entries.iter().find(|e| e.path == b"big").unwrap();
+    let got = read_tar(&ix, &blob, e.offset + 9_000_000, 4096).unwrap();
+    assert_eq!(got, &big[9_000_000..9_000_000 + 4096]);
+    let fetched = blob.fetched.get();
+    assert!(fetched < blob.data.len() as u64 / 2, "fetched {fetched}");
+    assert_eq!(blob.requests.get(), 1);
+    let z = ix.entries.iter().find(|e| e.path == b"z").unwrap();
+    assert_eq!(read_file(&ix, &blob, z).unwrap(), b"end");
+    // One frame: one start, at 0.
+    let one = build(&zstd::encode_all(&tar[..], 3).unwrap()[..], DEFAULT_SPAN).unwrap();
+    assert_eq!(one.checkpoints.len(), 1);
+    assert_eq!((one.checkpoints[0].out, one.checkpoints[0].input), (0, 0));
+}
