@@ -155,7 +155,9 @@ pub fn stream_tar(
 
 /// A reader from checkpoint `cp` whose first request covers the input up to the
 /// first checkpoint at or past output offset `end` (the output before a checkpoint
-/// comes from the input before it), so a read of known extent costs one request.
+/// comes from the input before it), so a read of known extent costs one request. It
+/// stops short of a gzip stream's 8-byte trailer, which no output needs: a request
+/// for a blob's last byte waits in the blob cache for the whole blob.
 fn bounded<'a, S: RangeSource + ?Sized>(
     index: &LayerIndex,
     src: &'a S,
@@ -166,8 +168,12 @@ fn bounded<'a, S: RangeSource + ?Sized>(
     let stop = index
         .checkpoints
         .get(next)
-        .map_or(index.blob_size, |c| c.input + 1)
-        .min(index.blob_size);
+        .map_or(index.blob_size, |c| c.input + 1);
+    let tail = match index.compression {
+        Compression::Gzip => 8,
+        _ => 0,
+    };
+    let stop = stop.min(index.blob_size.saturating_sub(tail));
     RangeReader::new(src, cp.read_from()).first(stop.saturating_sub(cp.read_from()))
 }
 

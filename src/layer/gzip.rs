@@ -458,6 +458,10 @@ pub fn stream_at(
         }
         match code {
             z::Z_STREAM_END => {
+                if done >= len {
+                    // Done: the trailer is not needed (and may not have been fetched).
+                    break;
+                }
                 input.skip(8, "a gzip member trailer")?;
                 in_member = false;
             }
