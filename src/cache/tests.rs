@@ -485,7 +485,10 @@ async fn a_read_that_reaches_the_end_waits_for_the_whole_blob_to_verify() {
         "failed at {at}, before the flipped byte was fetched"
     );
     assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
-    assert_eq!(cache.failures(&key.digest), 1);
+    // Counted at least once: a read-ahead already in flight when the blob failed may
+    // fetch the wrong bytes again and fail (and count) a second time.
+    let failures = cache.failures(&key.digest);
+    assert!((1..=2).contains(&failures), "{failures} failures");
     assert_eq!(told.try_recv().unwrap(), key.digest);
     assert!(cache.complete_path(&key.digest).is_none());
     assert_eq!(cache.stats().partial_blobs, 0);
@@ -493,7 +496,7 @@ async fn a_read_that_reaches_the_end_waits_for_the_whole_blob_to_verify() {
     mock.corrupt_at.store(u64::MAX, Ordering::SeqCst);
     let got = cache.read(&key, 0, 6 * MIB as u32, &f).await.unwrap();
     assert!(got == data);
-    assert_eq!(cache.failures(&key.digest), 1);
+    assert_eq!(cache.failures(&key.digest), failures);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
