@@ -267,17 +267,23 @@ impl Fs {
         }
     }
 
+    /// Blob `digest` of `registry/repo` by range, for a blocking thread (call from
+    /// inside the runtime).
+    fn blob_source(&self, registry: &str, repo: &str, digest: &str, size: u64) -> BlobSource {
+        BlobSource {
+            backend: self.meta.backend.clone(),
+            rt: tokio::runtime::Handle::current(),
+            registry: registry.to_string(),
+            repo: repo.to_string(),
+            digest: digest.to_string(),
+            size,
+        }
+    }
+
     async fn layer_index(&self, loc: &Locator, layer: &BlobRef) -> FsResult<Arc<LayerIndex>> {
         let size = u64::try_from(layer.size)
             .map_err(|_| FsError::io(format!("layer {} has no size", layer.digest)))?;
-        let src = BlobSource {
-            backend: self.meta.backend.clone(),
-            rt: tokio::runtime::Handle::current(),
-            registry: loc.registry.clone(),
-            repo: loc.repo.clone(),
-            digest: layer.digest.clone(),
-            size,
-        };
+        let src = self.blob_source(&loc.registry, &loc.repo, &layer.digest, size);
         let layers = self.layers.clone();
         self.layers
             .indexes
@@ -522,14 +528,7 @@ impl Fs {
     ) -> FsResult<Arc<Stored>> {
         let e = &layer.entries[entry];
         let (digest, size) = (e.digest, e.size);
-        let src = BlobSource {
-            backend: self.meta.backend.clone(),
-            rt: tokio::runtime::Handle::current(),
-            registry: t.registry.clone(),
-            repo: t.repo.clone(),
-            digest: layer.blob_digest.clone(),
-            size: layer.blob_size,
-        };
+        let src = self.blob_source(&t.registry, &t.repo, &layer.blob_digest, layer.blob_size);
         let layers = self.layers.clone();
         self.layers
             .fills
